@@ -1,0 +1,29 @@
+# The two commands of the README, plus the ones contributors use.
+#   make demo   build what is needed and run the demo
+#   make test   lint + the whole suite for every implementation + wheel install check
+PYTHON ?= python3
+VENV := .venv
+NOX := $(VENV)/bin/nox
+
+.PHONY: demo test lint bench clean
+
+$(NOX): Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet "nox==2026.10.20" "uv==0.13.9"
+	touch $(NOX)
+
+demo: $(NOX)
+	$(NOX) -s demo
+
+test: $(NOX)
+	$(NOX) -s lint tests install_check bench_smoke
+
+lint: $(NOX)
+	$(NOX) -s lint
+
+bench: $(NOX)
+	$(NOX) -s bench
+
+clean:
+	rm -rf $(VENV) .nox build dist packages/fast-langgraph-rs/target

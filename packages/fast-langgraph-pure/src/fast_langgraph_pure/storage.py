@@ -1,0 +1,473 @@
+"""The one home of the SQL: schema, pragmas, migrations and every statement.
+
+The file format is langgraph-checkpoint-sqlite 3.1's (tables `checkpoints` and
+`writes`, same columns, keys and blob encodings), so `SqliteSaver` keeps reading
+and writing files we have opened. Our additions live in migration 1 and are
+invisible to it: a `created_at` column filled in by a trigger when SqliteSaver
+inserts, its index, and a trigger that deletes a checkpoint's writes with it.
+
+This module is the source of truth for the schema both engines create: the
+Rust engine is tested against `SCHEMA_VERSION`, `BASE_SCHEMA`, `MIGRATIONS`
+and `created_at_from_checkpoint_id`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from typing import Final
+
+# -- schema ------------------------------------------------------------------
+
+# `PRAGMA user_version` of a file carrying every migration below.
+# SqliteSaver leaves it at 0.
+SCHEMA_VERSION: Final = 1
+
+# SqliteSaver's DDL, verbatim: a fresh file must look exactly like one it made.
+CREATE_CHECKPOINTS: Final = """CREATE TABLE IF NOT EXISTS checkpoints (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    parent_checkpoint_id TEXT,
+    type TEXT,
+    checkpoint BLOB,
+    metadata BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+)"""
+
+CREATE_WRITES: Final = """CREATE TABLE IF NOT EXISTS writes (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    task_path TEXT NOT NULL DEFAULT '',
+    idx INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    type TEXT,
+    value BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+)"""
+
+# Files made before SqliteSaver had `task_path` lack the column.
+ADD_WRITES_TASK_PATH: Final = (
+    "ALTER TABLE writes ADD COLUMN task_path TEXT NOT NULL DEFAULT ''"
+)
+
+# The tables every version starts from (what SqliteSaver 3.1 creates).
+BASE_SCHEMA: Final = (CREATE_CHECKPOINTS, CREATE_WRITES)
+
+# Timestamps are UTC text with milliseconds, e.g. '2024-05-04 06:32:42.235':
+# sortable as text and understood by SQLite's date functions.
+CREATED_AT_FORMAT: Final = "%Y-%m-%d %H:%M:%f"
+NOW_SQL: Final = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+ADD_CHECKPOINTS_CREATED_AT: Final = "ALTER TABLE checkpoints ADD COLUMN created_at TEXT"
+
+CREATE_CREATED_AT_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS checkpoints_created_at ON checkpoints (created_at)"
+)
+
+# Rows inserted by SqliteSaver (which knows nothing of created_at) get one too.
+CREATE_CREATED_AT_TRIGGER: Final = f"""CREATE TRIGGER IF NOT EXISTS checkpoints_created_at_default
+AFTER INSERT ON checkpoints
+FOR EACH ROW WHEN NEW.created_at IS NULL
+BEGIN
+    UPDATE checkpoints SET created_at = {NOW_SQL}
+    WHERE thread_id = NEW.thread_id
+      AND checkpoint_ns = NEW.checkpoint_ns
+      AND checkpoint_id = NEW.checkpoint_id;
+END"""
+
+# So that `DELETE FROM checkpoints WHERE ...` by hand leaves no orphan writes.
+# (INSERT OR REPLACE does not fire it: recursive_triggers is off.)
+CREATE_DELETE_WRITES_TRIGGER: Final = """CREATE TRIGGER IF NOT EXISTS checkpoints_delete_writes
+AFTER DELETE ON checkpoints
+FOR EACH ROW
+BEGIN
+    DELETE FROM writes
+    WHERE thread_id = OLD.thread_id
+      AND checkpoint_ns = OLD.checkpoint_ns
+      AND checkpoint_id = OLD.checkpoint_id;
+END"""
+
+SELECT_CREATED_AT_BACKFILL: Final = (
+    "SELECT rowid, checkpoint_id FROM checkpoints WHERE created_at IS NULL"
+)
+UPDATE_CREATED_AT: Final = "UPDATE checkpoints SET created_at = ? WHERE rowid = ?"
+UPDATE_CREATED_AT_NOW: Final = (
+    f"UPDATE checkpoints SET created_at = {NOW_SQL} WHERE created_at IS NULL"
+)
+
+# The DDL migration 1 runs after `BASE_SCHEMA`, `task_path` and `created_at`
+# exist and `created_at` is backfilled (see `_migration_1`).
+MIGRATION_1_DDL: Final = (
+    CREATE_CREATED_AT_INDEX,
+    CREATE_CREATED_AT_TRIGGER,
+    CREATE_DELETE_WRITES_TRIGGER,
+)
+
+# Every step of the ladder, by the user_version it brings the file to.
+MIGRATIONS: Final = {1: MIGRATION_1_DDL}
+
+# -- created_at from uuid6 ids -----------------------------------------------
+
+_UUID6_PATTERN: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-6[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+# 100 ns intervals between the UUID epoch (1582-10-15) and the Unix epoch.
+_UUID_EPOCH_OFFSET: Final = 0x01B21DD213814000
+_UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LAST_MILLISECOND: Final = 253402300799999  # 9999-12-31 23:59:59.999 UTC
+
+
+def created_at_from_checkpoint_id(checkpoint_id: str) -> str | None:
+    """The creation time a uuid6 checkpoint id carries, in `CREATED_AT_FORMAT`
+    truncated to milliseconds; None when the id is not a canonical uuid6
+    (hyphenated hex, version digit 6) or its time is before 1970 or after 9999.
+    """
+    if _UUID6_PATTERN.fullmatch(checkpoint_id) is None:
+        return None
+    digits = checkpoint_id.replace("-", "")
+    # uuid6 stores the 60-bit timestamp high bits first: 48 bits, the version
+    # nibble, then the low 12 bits.
+    ticks = (int(digits[:12], 16) << 12) | int(digits[13:16], 16)
+    milliseconds = (ticks - _UUID_EPOCH_OFFSET) // 10_000
+    if milliseconds < 0 or milliseconds > _LAST_MILLISECOND:
+        return None
+    moment = _UNIX_EPOCH + timedelta(milliseconds=milliseconds)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{milliseconds % 1000:03d}"
+
+
+# -- opening -----------------------------------------------------------------
+
+BUSY_TIMEOUT_SECONDS: Final = 5.0
+DURABILITY_SYNCHRONOUS: Final = {"normal": "NORMAL", "full": "FULL"}
+
+
+def configure_writer(conn: sqlite3.Connection, durability: str) -> None:
+    """Pragmas for a writable connection, outside any transaction."""
+    synchronous = DURABILITY_SYNCHRONOUS.get(durability)
+    if synchronous is None:
+        raise ValueError(
+            f"durability must be 'normal' or 'full', not {durability!r}"
+        )
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    conn.execute("PRAGMA journal_mode = WAL").fetchall()
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+
+
+def configure_reader(conn: sqlite3.Connection) -> None:
+    """Pragmas for a connection that only reads."""
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    conn.execute("PRAGMA query_only = 1")
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """Column names of `table` (empty when it does not exist)."""
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the file to `SCHEMA_VERSION`.
+
+    Always takes the write lock (BEGIN IMMEDIATE), which also makes opening a
+    file we cannot write fail right away rather than at the first put. The
+    version is read inside the transaction, so when two processes open one
+    file at once the second sees the first one's work and does nothing.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise sqlite3.OperationalError(
+                f"database schema version {version} is newer than this "
+                f"fast-langgraph supports ({SCHEMA_VERSION})"
+            )
+        if version < 1:
+            _migration_1(conn)
+        if version != SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _migration_1(conn: sqlite3.Connection) -> None:
+    for statement in BASE_SCHEMA:
+        conn.execute(statement)
+    if "task_path" not in table_columns(conn, "writes"):
+        conn.execute(ADD_WRITES_TASK_PATH)
+    if "created_at" not in table_columns(conn, "checkpoints"):
+        conn.execute(ADD_CHECKPOINTS_CREATED_AT)
+    backfill: list[tuple[str, int]] = []
+    for rowid, checkpoint_id in conn.execute(SELECT_CREATED_AT_BACKFILL).fetchall():
+        created_at = created_at_from_checkpoint_id(str(checkpoint_id))
+        if created_at is not None:
+            backfill.append((created_at, int(rowid)))
+    conn.executemany(UPDATE_CREATED_AT, backfill)
+    conn.execute(UPDATE_CREATED_AT_NOW)
+    for statement in MIGRATION_1_DDL:
+        conn.execute(statement)
+
+
+# -- statements --------------------------------------------------------------
+
+CHECKPOINT_COLUMNS: Final = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
+    "type, checkpoint, metadata"
+)
+
+SELECT_CHECKPOINT: Final = (
+    f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+SELECT_LATEST_CHECKPOINT: Final = (
+    f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ? "
+    "ORDER BY checkpoint_id DESC LIMIT 1"
+)
+SELECT_LATEST_CHECKPOINT_ID: Final = (
+    "SELECT MAX(checkpoint_id) FROM checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ?"
+)
+
+INSERT_CHECKPOINT: Final = (
+    "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+    "parent_checkpoint_id, type, checkpoint, metadata, created_at) "
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, {NOW_SQL})"
+)
+
+_WRITE_COLUMNS: Final = (
+    "(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, "
+    "type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_WRITE_REPLACE: Final = f"INSERT OR REPLACE INTO writes {_WRITE_COLUMNS}"
+INSERT_WRITE_IGNORE: Final = f"INSERT OR IGNORE INTO writes {_WRITE_COLUMNS}"
+
+DELETE_THREAD_CHECKPOINTS: Final = "DELETE FROM checkpoints WHERE thread_id = ?"
+DELETE_THREAD_WRITES: Final = "DELETE FROM writes WHERE thread_id = ?"
+DELETE_CHECKPOINT: Final = (
+    "DELETE FROM checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+DELETE_CHECKPOINT_WRITES: Final = (
+    "DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+COUNT_CHECKPOINT_WRITES: Final = (
+    "SELECT COUNT(*) FROM writes "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+
+COPY_THREAD_CHECKPOINTS: Final = (
+    "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, "
+    "parent_checkpoint_id, type, checkpoint, metadata, created_at) "
+    "SELECT ?, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, "
+    "checkpoint, metadata, created_at FROM checkpoints WHERE thread_id = ?"
+)
+COPY_THREAD_WRITES: Final = (
+    "INSERT OR REPLACE INTO writes (thread_id, checkpoint_ns, checkpoint_id, "
+    "task_id, task_path, idx, channel, type, value) "
+    "SELECT ?, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, "
+    "type, value FROM writes WHERE thread_id = ?"
+)
+
+# Metadata is stored as a BLOB; json functions need it as text. A row whose
+# metadata is not valid JSON (json.dumps writes NaN) would make json_extract
+# raise and fail the whole query, so every json_extract is behind json_valid,
+# inside a CASE, which SQLite evaluates in order.
+METADATA_TEXT: Final = "CAST(metadata AS TEXT)"
+
+SELECT_RUN_CHECKPOINTS: Final = (
+    "SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints "
+    f"WHERE CASE WHEN json_valid({METADATA_TEXT}) "
+    f"THEN json_extract({METADATA_TEXT}, '$.run_id') END IN "
+    "(SELECT value FROM json_each(?))"
+)
+
+SELECT_THREAD_NAMESPACES: Final = (
+    "SELECT DISTINCT checkpoint_ns FROM checkpoints WHERE thread_id = ?"
+)
+SELECT_NON_LATEST_OF_THREAD: Final = (
+    "SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints AS c "
+    "WHERE thread_id = ? AND checkpoint_id < (SELECT MAX(checkpoint_id) "
+    "FROM checkpoints WHERE thread_id = c.thread_id "
+    "AND checkpoint_ns = c.checkpoint_ns)"
+)
+
+# For the delta-ancestry walk: every checkpoint of one namespace, without
+# blobs, with the channels its DeltaChannel counters name (JSON object text).
+SELECT_NAMESPACE_LINEAGE: Final = (
+    "SELECT checkpoint_id, parent_checkpoint_id, "
+    f"CASE WHEN json_valid({METADATA_TEXT}) "
+    f"THEN json_extract({METADATA_TEXT}, '$.counters_since_delta_snapshot') END "
+    "FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+)
+SELECT_CHECKPOINT_BLOB: Final = (
+    "SELECT type, checkpoint FROM checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+
+# Stage 1 of delta_history: the target, then its ancestors nearest first,
+# following parent ids (ids are not ordered across processes). CROSS JOIN
+# keeps `ancestors` the outer loop so each step is one primary-key lookup.
+# Rows are produced lazily: the caller stops reading once every channel has
+# its seed, and that ends the recursion (and a loop made by re-put ids).
+SELECT_ANCESTORS: Final = (
+    "WITH RECURSIVE ancestors(checkpoint_id, parent_checkpoint_id, type, checkpoint) "
+    "AS (SELECT checkpoint_id, parent_checkpoint_id, type, checkpoint "
+    "FROM checkpoints "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? "
+    "UNION ALL "
+    "SELECT c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint "
+    "FROM ancestors AS a CROSS JOIN checkpoints AS c "
+    "ON c.checkpoint_id = a.parent_checkpoint_id "
+    "WHERE c.thread_id = ? AND c.checkpoint_ns = ?) "
+    "SELECT checkpoint_id, type, checkpoint FROM ancestors"
+)
+
+PAGE_COUNT: Final = "PRAGMA page_count"
+PAGE_SIZE: Final = "PRAGMA page_size"
+
+
+class Queries:
+    """The statements whose text depends on the columns a file has.
+
+    Writable files always have every column (we migrate them); a file opened
+    read-only may be a SqliteSaver file without `created_at`, or an older one
+    without `writes.task_path`, and must still be readable.
+    """
+
+    __slots__ = (
+        "has_task_path",
+        "has_created_at",
+        "select_writes",
+        "select_ancestor_writes",
+        "stats_per_thread",
+    )
+
+    def __init__(self, has_task_path: bool, has_created_at: bool) -> None:
+        self.has_task_path = has_task_path
+        self.has_created_at = has_created_at
+        task_path = "task_path" if has_task_path else "''"
+        created_at = "created_at" if has_created_at else "NULL"
+        self.select_writes: Final = (
+            f"SELECT task_id, channel, type, value, {task_path}, idx FROM writes "
+            "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+        )
+        self.select_ancestor_writes: Final = (
+            f"SELECT checkpoint_id, channel, task_id, idx, type, value, {task_path} "
+            "FROM writes WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? "
+            "AND checkpoint_id IN (SELECT value FROM json_each(?))"
+        )
+        # One row per thread: (thread_id, checkpoints, writes, bytes,
+        # latest_checkpoint_id, latest_created_at), from lengths only.
+        self.stats_per_thread: Final = (
+            "SELECT thread_id, SUM(checkpoints), SUM(writes), SUM(bytes), "
+            "MAX(latest_checkpoint_id), MAX(latest_created_at) FROM ("
+            "SELECT thread_id, COUNT(*) AS checkpoints, 0 AS writes, "
+            "SUM(COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0)) "
+            "AS bytes, MAX(checkpoint_id) AS latest_checkpoint_id, "
+            f"MAX({created_at}) AS latest_created_at "
+            "FROM checkpoints GROUP BY thread_id "
+            "UNION ALL "
+            "SELECT thread_id, 0, COUNT(*), SUM(COALESCE(length(value), 0)), "
+            "NULL, NULL FROM writes GROUP BY thread_id"
+            ") GROUP BY thread_id"
+        )
+
+    def select_page_writes(self, keys: int) -> str:
+        """The writes of `keys` checkpoints, given as (thread_id, checkpoint_ns,
+        checkpoint_id) parameter triples: one query for a whole page."""
+        task_path = "w.task_path" if self.has_task_path else "''"
+        values = ", ".join(["(?, ?, ?)"] * keys)
+        return (
+            f"WITH page(thread_id, checkpoint_ns, checkpoint_id) AS (VALUES {values}) "
+            "SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, "
+            f"w.channel, w.type, w.value, {task_path}, w.idx "
+            "FROM page AS p CROSS JOIN writes AS w "
+            "ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.checkpoint_ns "
+            "AND w.checkpoint_id = p.checkpoint_id"
+        )
+
+    def stats_top(self) -> str:
+        return (
+            f"{self.stats_per_thread} "
+            "ORDER BY SUM(bytes) DESC, thread_id ASC LIMIT ?"
+        )
+
+    def stats_totals(self) -> str:
+        return (
+            "SELECT COUNT(*), COALESCE(SUM(c), 0), COALESCE(SUM(w), 0), "
+            "COALESCE(SUM(b), 0) FROM ("
+            "SELECT SUM(checkpoints) AS c, SUM(writes) AS w, SUM(bytes) AS b FROM ("
+            "SELECT thread_id, COUNT(*) AS checkpoints, 0 AS writes, "
+            "SUM(COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0)) "
+            "AS bytes FROM checkpoints GROUP BY thread_id "
+            "UNION ALL "
+            "SELECT thread_id, 0, COUNT(*), SUM(COALESCE(length(value), 0)) "
+            "FROM writes GROUP BY thread_id"
+            ") GROUP BY thread_id)"
+        )
+
+    def select_expired(self, keep_latest: bool) -> str:
+        """Checkpoints created before `?`, sparing each namespace's newest
+        when `keep_latest`."""
+        if not self.has_created_at:
+            raise sqlite3.OperationalError(
+                "this database has no checkpoints.created_at column (a SqliteSaver "
+                "file opened read-only): open it writable once to migrate it"
+            )
+        sql = (
+            "SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints AS c "
+            "WHERE created_at < ?"
+        )
+        if keep_latest:
+            sql += (
+                " AND checkpoint_id < (SELECT MAX(checkpoint_id) FROM checkpoints "
+                "WHERE thread_id = c.thread_id AND checkpoint_ns = c.checkpoint_ns)"
+            )
+        return sql
+
+
+def select_page(
+    by_thread: bool,
+    by_namespace: bool,
+    by_checkpoint_id: bool,
+    filters: int,
+    before: bool,
+    after: bool,
+) -> str:
+    """The list query; parameters in the order of the arguments: thread_id,
+    checkpoint_ns, checkpoint_id, (path, value) per filter, before_id, the
+    page cursor (checkpoint_id, thread_id, checkpoint_ns), then LIMIT."""
+    wheres: list[str] = []
+    if by_thread:
+        wheres.append("thread_id = ?")
+    if by_namespace:
+        wheres.append("checkpoint_ns = ?")
+    if by_checkpoint_id:
+        wheres.append("checkpoint_id = ?")
+    if filters:
+        matches = " AND ".join(
+            [f"json_extract({METADATA_TEXT}, ?) IS ?"] * filters
+        )
+        wheres.append(
+            f"CASE WHEN json_valid({METADATA_TEXT}) THEN ({matches}) ELSE 0 END"
+        )
+    if before:
+        wheres.append("checkpoint_id < ?")
+    if after:
+        wheres.append("(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
+    where = f"WHERE {' AND '.join(wheres)} " if wheres else ""
+    return (
+        f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints {where}"
+        "ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
+    )

@@ -1,0 +1,505 @@
+"""`RustSQLiteCheckpointer`: the LangGraph checkpoint saver users import.
+
+This class owns what LangGraph sees (configs, metadata, versions, sync and async
+methods, maintenance) and hands storage and serialization to the engine the
+selector picked. It serves sync and async graphs from one object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import random
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, Final, Literal, TypedDict, TypeVar, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from fast_langgraph import _selector
+from fast_langgraph._engine import CleanupCounts, Engine, PageCursor, Row, Stats
+from fast_langgraph._filters import compile_filter
+
+Durability = Literal["normal", "full"]
+DURABILITY_CHOICES: Final = ("normal", "full")
+PRUNE_STRATEGIES: Final = ("keep_latest", "delete")
+# Rows fetched per engine call while iterating list(); no lock is held between pages,
+# so calling the saver inside a list() loop is safe.
+LIST_PAGE_SIZE: Final = 100
+_T = TypeVar("_T")
+
+
+class TTLConfig(TypedDict, total=False):
+    """Time-to-live settings, as LangGraph's platform names them."""
+
+    strategy: Literal["delete", "keep_latest"]
+    default_ttl: float  # minutes
+    sweep_interval_minutes: float
+
+
+def _configurable(config: Any) -> Mapping[str, Any]:
+    configurable = config.get("configurable") if isinstance(config, Mapping) else None
+    if not isinstance(configurable, Mapping):
+        raise ValueError(
+            "config must be a dict with a 'configurable' dict, "
+            f"e.g. {{'configurable': {{'thread_id': '1'}}}}; got {config!r}"
+        )
+    return configurable
+
+
+def _thread_id(configurable: Mapping[str, Any]) -> str:
+    thread_id = configurable.get("thread_id")
+    if thread_id is None or thread_id == "":
+        raise ValueError("config['configurable']['thread_id'] is required")
+    return str(thread_id)
+
+
+def _checkpoint_ns(configurable: Mapping[str, Any]) -> str:
+    ns = configurable.get("checkpoint_ns")
+    return "" if ns is None else str(ns)
+
+
+def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _to_tuple(row: Row, config: RunnableConfig | None = None) -> CheckpointTuple:
+    thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, writes = row
+    return CheckpointTuple(
+        config or _config(thread_id, checkpoint_ns, checkpoint_id),
+        cast(Checkpoint, checkpoint),
+        cast(CheckpointMetadata, metadata),
+        _config(thread_id, checkpoint_ns, parent_id) if parent_id else None,
+        writes,
+    )
+
+
+def _created_before(age: timedelta) -> str:
+    """The UTC cutoff in the text form stored in checkpoints.created_at."""
+    cutoff = datetime.now(timezone.utc) - age
+    return cutoff.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+class _Paging:
+    """Walks list() results page by page (keyset pagination) up to a limit."""
+
+    __slots__ = ("after", "remaining")
+
+    def __init__(self, limit: int | None) -> None:
+        self.after: PageCursor | None = None
+        # -1: no limit (None or negative, as SQLite's LIMIT treats negatives).
+        self.remaining = -1 if limit is None or limit < 0 else limit
+
+    def next_size(self) -> int:
+        """Rows to ask for next; 0 when done."""
+        if self.remaining < 0:
+            return LIST_PAGE_SIZE
+        return min(self.remaining, LIST_PAGE_SIZE)
+
+    def advance(self, rows: list[Row], size: int) -> None:
+        if len(rows) < size:
+            self.remaining = 0
+            return
+        if self.remaining > 0:
+            self.remaining -= len(rows)
+        last = rows[-1]
+        self.after = (last[2], last[0], last[1])
+
+
+class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
+    """A fast SQLite checkpoint saver, file-compatible with langgraph's SqliteSaver.
+
+    Args:
+        conn: a database path (relative, absolute, or ":memory:") or an open
+            `sqlite3.Connection`, as SqliteSaver takes.
+        serde: the serializer; defaults to LangGraph's JsonPlusSerializer.
+        durability: "normal" (default: WAL with synchronous=NORMAL; survives an
+            application crash, a power loss may drop the last commits) or "full"
+            (synchronous=FULL, one fsync per commit, as SqliteSaver).
+        ttl: optional time-to-live, e.g. `{"strategy": "delete", "default_ttl":
+            60 * 24 * 30, "sweep_interval_minutes": 60}`, swept in the background.
+    """
+
+    def __init__(
+        self,
+        conn: str | os.PathLike[str] | sqlite3.Connection,
+        *,
+        serde: SerializerProtocol | None = None,
+        durability: Durability = "normal",
+        ttl: TTLConfig | None = None,
+        read_only: bool = False,
+    ) -> None:
+        super().__init__(serde=serde)
+        if durability not in DURABILITY_CHOICES:
+            raise ValueError(
+                f"durability must be one of {DURABILITY_CHOICES}, got {durability!r}"
+            )
+        if isinstance(conn, sqlite3.Connection):
+            # The user's connection lives in Python's sqlite3, so Python drives it.
+            pure = _selector.load_pure()
+            self.implementation = pure.name
+            self._engine: Engine = pure.engine_class.from_connection(conn)
+        else:
+            impl = _selector.current()
+            self.implementation = impl.name
+            self._engine = impl.engine_class(
+                os.fspath(conn), durability=durability, read_only=read_only
+            )
+        self._sweeper: Any = None
+        if ttl is not None:
+            from fast_langgraph._ttl import TTLSweeper
+
+            self._sweeper = TTLSweeper(self, ttl)
+            self._sweeper.start()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls, conn_string: str, **kwargs: Any
+    ) -> Iterator[RustSQLiteCheckpointer]:
+        """Open a saver on a path (or ":memory:") and close it on exit."""
+        saver = cls(conn_string, **kwargs)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    @property
+    def path(self) -> str:
+        return self._engine.path
+
+    def close(self) -> None:
+        """Stop the TTL sweeper and release the database. Idempotent."""
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+        self._engine.close()
+
+    def __enter__(self) -> RustSQLiteCheckpointer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> RustSQLiteCheckpointer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._in_thread(self.close)
+
+    # -- the checkpoint contract (sync) -----------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        configurable = _configurable(config)
+        checkpoint_id = configurable.get("checkpoint_id")
+        row = self._engine.get(
+            _thread_id(configurable),
+            _checkpoint_ns(configurable),
+            str(checkpoint_id) if checkpoint_id else None,
+            self.serde,
+        )
+        if row is None:
+            return None
+        # Like SqliteSaver: a config naming its checkpoint is handed back as given.
+        return _to_tuple(row, config if checkpoint_id else None)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        fetch_page = self._page_fetcher(config, filter, before)
+        paging = _Paging(limit)
+        while size := paging.next_size():
+            rows = fetch_page(paging.after, size)
+            for row in rows:
+                yield _to_tuple(row)
+            paging.advance(rows, size)
+
+    def _page_fetcher(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+    ) -> Callable[[PageCursor | None, int], list[Row]]:
+        """Validate list() arguments eagerly and return a page-fetching function."""
+        thread_id = checkpoint_ns = checkpoint_id = None
+        if config is not None:
+            configurable = _configurable(config)
+            if configurable.get("thread_id") not in (None, ""):
+                thread_id = _thread_id(configurable)
+            if configurable.get("checkpoint_ns") is not None:
+                checkpoint_ns = str(configurable["checkpoint_ns"])
+            if configurable.get("checkpoint_id"):
+                checkpoint_id = str(configurable["checkpoint_id"])
+        before_id = None
+        if before is not None and _configurable(before).get("checkpoint_id"):
+            before_id = str(_configurable(before)["checkpoint_id"])
+        filters = compile_filter(filter)
+        serde = self.serde
+
+        def fetch(after: PageCursor | None, size: int) -> list[Row]:
+            return self._engine.list_page(
+                thread_id, checkpoint_ns, checkpoint_id, filters, before_id, after, size, serde
+            )
+
+        return fetch
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = _configurable(config)
+        thread_id = _thread_id(configurable)
+        checkpoint_ns = _checkpoint_ns(configurable)
+        parent_id = configurable.get("checkpoint_id")
+        if not isinstance(checkpoint, Mapping) or not checkpoint.get("id"):
+            raise ValueError("checkpoint must be a dict with an 'id'")
+        checkpoint_id = str(checkpoint["id"])
+        self._engine.put(
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            str(parent_id) if parent_id else None,
+            checkpoint,
+            get_checkpoint_metadata(config, metadata),
+            self.serde,
+        )
+        return _config(thread_id, checkpoint_ns, checkpoint_id)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        configurable = _configurable(config)
+        thread_id = _thread_id(configurable)
+        checkpoint_id = configurable.get("checkpoint_id")
+        if not checkpoint_id:
+            raise ValueError("put_writes needs config['configurable']['checkpoint_id']")
+        if not writes:
+            return
+        rows = [
+            (WRITES_IDX_MAP.get(channel, idx), channel, value)
+            for idx, (channel, value) in enumerate(writes)
+        ]
+        # Special channels (errors, interrupts...) replace; ordinary writes keep the first.
+        replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        self._engine.put_writes(
+            thread_id,
+            _checkpoint_ns(configurable),
+            str(checkpoint_id),
+            str(task_id),
+            str(task_path),
+            rows,
+            replace,
+            self.serde,
+        )
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._engine.delete_thread(str(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            self._engine.delete_for_runs([str(r) for r in run_ids], self.serde)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._engine.copy_thread(str(source_thread_id), str(target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        if strategy not in PRUNE_STRATEGIES:
+            raise ValueError(f"strategy must be one of {PRUNE_STRATEGIES}, got {strategy!r}")
+        if thread_ids:
+            self._engine.prune(
+                [str(t) for t in thread_ids], strategy == "keep_latest", self.serde
+            )
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        if not channels:
+            return {}
+        configurable = _configurable(config)
+        checkpoint_id = configurable.get("checkpoint_id")
+        return self._engine.delta_history(
+            _thread_id(configurable),
+            _checkpoint_ns(configurable),
+            str(checkpoint_id) if checkpoint_id else None,
+            list(channels),
+            self.serde,
+        )
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """SqliteSaver's version format, so threads can move between the savers."""
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # -- the checkpoint contract (async): the same work, off the event loop ------
+
+    async def _in_thread(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._in_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        fetch_page = self._page_fetcher(config, filter, before)
+        paging = _Paging(limit)
+        while size := paging.next_size():
+            rows = await self._in_thread(fetch_page, paging.after, size)
+            for row in rows:
+                yield _to_tuple(row)
+            paging.advance(rows, size)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._in_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self._in_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._in_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._in_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._in_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest"
+    ) -> None:
+        await self._in_thread(self.prune, thread_ids, strategy=strategy)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await self._in_thread(
+            self.get_delta_channel_history, config=config, channels=channels
+        )
+
+    # -- operations --------------------------------------------------------------
+
+    def cleanup(
+        self,
+        older_than: timedelta,
+        *,
+        keep_latest: bool = True,
+        dry_run: bool = False,
+        vacuum: bool = False,
+    ) -> CleanupCounts:
+        """Delete checkpoints (and their writes) created more than `older_than` ago.
+
+        With keep_latest, each thread keeps its newest checkpoint per namespace.
+        Checkpoints a surviving DeltaChannel checkpoint needs are always kept.
+        Returns how many rows were (or, with dry_run, would be) deleted.
+        """
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValueError("older_than must be a non-negative datetime.timedelta")
+        counts = self._engine.cleanup(
+            _created_before(older_than), keep_latest, dry_run, self.serde
+        )
+        if vacuum and not dry_run:
+            self._engine.vacuum()
+        return counts
+
+    def stats(self, top: int = 10) -> Stats:
+        """Threads, checkpoints, writes and bytes, largest threads first."""
+        return self._engine.stats(top)
+
+    def db_size(self) -> int:
+        """Bytes on disk: the database file plus its WAL."""
+        return self._engine.db_size()
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the file system."""
+        self._engine.vacuum()
+
+    def backup(self, target_path: str | os.PathLike[str]) -> None:
+        """Copy the live database to `target_path` (SQLite's online backup)."""
+        self._engine.backup(os.fspath(target_path))
+
+    def sweep_expired(self, ttl: TTLConfig) -> CleanupCounts:
+        """Apply a TTL once: "delete" drops threads idle longer than default_ttl;
+        "keep_latest" drops their older checkpoints, keeping each thread's newest."""
+        strategy = ttl.get("strategy", "delete")
+        age = timedelta(minutes=float(ttl["default_ttl"]))
+        if strategy == "keep_latest":
+            return self._engine.cleanup(_created_before(age), True, False, self.serde)
+        if strategy != "delete":
+            raise ValueError(f"ttl strategy must be 'delete' or 'keep_latest', got {strategy!r}")
+        cutoff = _created_before(age)
+        deleted: CleanupCounts = {"checkpoints": 0, "writes": 0}
+        for thread in self._engine.stats(top=-1)["largest_threads"]:
+            latest = thread["latest_created_at"]
+            if latest is not None and latest < cutoff:
+                self._engine.delete_thread(thread["thread_id"])
+                deleted["checkpoints"] += thread["checkpoints"]
+                deleted["writes"] += thread["writes"]
+        return deleted
