@@ -16,8 +16,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// An error reported by SQLite or by rusqlite while reading a row.
     Sqlite(rusqlite::Error),
+    /// A failure the engine detects itself (a write on a read-only engine, a schema
+    /// from the future); Python's sqlite3 would raise OperationalError.
+    Operational(String),
     /// The engine was closed; Python's sqlite3 raises ProgrammingError then.
     Closed,
+    /// A value of a type SQLite cannot store (Python's sqlite3 raises ProgrammingError).
+    Unsupported(String),
     /// A caller-supplied callback (such as blob decoding) failed; the caller
     /// holds the real cause and reports it itself.
     Callback,
@@ -28,6 +33,7 @@ impl fmt::Display for Error {
         match self {
             Error::Sqlite(err) => write!(f, "{err}"),
             Error::Closed => f.write_str("Cannot operate on a closed database."),
+            Error::Operational(message) | Error::Unsupported(message) => f.write_str(message),
             Error::Callback => f.write_str("a callback failed"),
         }
     }
@@ -132,7 +138,10 @@ impl From<Error> for PyErr {
                 sqlite3_error(py, sqlite3_class_for(code), message, Some(code))
             }
             Error::Sqlite(other) => sqlite3_error(py, "DatabaseError", other.to_string(), None),
-            Error::Closed => sqlite3_error(py, "ProgrammingError", err.to_string(), None),
+            Error::Operational(message) => sqlite3_error(py, "OperationalError", message, None),
+            Error::Closed | Error::Unsupported(_) => {
+                sqlite3_error(py, "ProgrammingError", err.to_string(), None)
+            }
             Error::Callback => PyRuntimeError::new_err("internal error: callback failed"),
         })
     }
@@ -145,12 +154,18 @@ mod tests {
     #[test]
     fn classes_follow_cpython() {
         assert_eq!(sqlite3_class_for(ffi::SQLITE_BUSY), "OperationalError");
-        assert_eq!(sqlite3_class_for(ffi::SQLITE_BUSY_SNAPSHOT), "OperationalError");
+        assert_eq!(
+            sqlite3_class_for(ffi::SQLITE_BUSY_SNAPSHOT),
+            "OperationalError"
+        );
         assert_eq!(sqlite3_class_for(ffi::SQLITE_READONLY), "OperationalError");
         assert_eq!(sqlite3_class_for(ffi::SQLITE_CANTOPEN), "OperationalError");
         assert_eq!(sqlite3_class_for(ffi::SQLITE_NOTADB), "DatabaseError");
         assert_eq!(sqlite3_class_for(ffi::SQLITE_CORRUPT), "DatabaseError");
-        assert_eq!(sqlite3_class_for(ffi::SQLITE_CONSTRAINT_PRIMARYKEY), "IntegrityError");
+        assert_eq!(
+            sqlite3_class_for(ffi::SQLITE_CONSTRAINT_PRIMARYKEY),
+            "IntegrityError"
+        );
         assert_eq!(error_name(ffi::SQLITE_IOERR_READ), "SQLITE_IOERR");
     }
 }

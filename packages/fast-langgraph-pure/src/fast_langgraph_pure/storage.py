@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
-from typing import Final
+from typing import Final, final
 
 # -- schema ------------------------------------------------------------------
 
@@ -50,9 +51,7 @@ CREATE_WRITES: Final = """CREATE TABLE IF NOT EXISTS writes (
 )"""
 
 # Files made before SqliteSaver had `task_path` lack the column.
-ADD_WRITES_TASK_PATH: Final = (
-    "ALTER TABLE writes ADD COLUMN task_path TEXT NOT NULL DEFAULT ''"
-)
+ADD_WRITES_TASK_PATH: Final = "ALTER TABLE writes ADD COLUMN task_path TEXT NOT NULL DEFAULT ''"
 
 # The tables every version starts from (what SqliteSaver 3.1 creates).
 BASE_SCHEMA: Final = (CREATE_CHECKPOINTS, CREATE_WRITES)
@@ -142,6 +141,7 @@ def created_at_from_checkpoint_id(checkpoint_id: str) -> str | None:
 # -- opening -----------------------------------------------------------------
 
 BUSY_TIMEOUT_SECONDS: Final = 5.0
+_WAL_RETRY_SECONDS: Final = 0.005
 DURABILITY_SYNCHRONOUS: Final = {"normal": "NORMAL", "full": "FULL"}
 
 
@@ -149,12 +149,28 @@ def configure_writer(conn: sqlite3.Connection, durability: str) -> None:
     """Pragmas for a writable connection, outside any transaction."""
     synchronous = DURABILITY_SYNCHRONOUS.get(durability)
     if synchronous is None:
-        raise ValueError(
-            f"durability must be 'normal' or 'full', not {durability!r}"
-        )
+        raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-    conn.execute("PRAGMA journal_mode = WAL").fetchall()
+    enable_wal(conn)
     conn.execute(f"PRAGMA synchronous = {synchronous}")
+
+
+def enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (a no-op when it already is).
+
+    The switch needs the file to itself, and SQLite reports "database is locked"
+    at once, without its busy handler, when another process is opening or
+    switching the same file: retry until the busy timeout has passed.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY_SECONDS)
 
 
 def configure_reader(conn: sqlite3.Connection) -> None:
@@ -221,8 +237,7 @@ def _migration_1(conn: sqlite3.Connection) -> None:
 # -- statements --------------------------------------------------------------
 
 CHECKPOINT_COLUMNS: Final = (
-    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, "
-    "type, checkpoint, metadata"
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
 )
 
 SELECT_CHECKPOINT: Final = (
@@ -235,8 +250,7 @@ SELECT_LATEST_CHECKPOINT: Final = (
     "ORDER BY checkpoint_id DESC LIMIT 1"
 )
 SELECT_LATEST_CHECKPOINT_ID: Final = (
-    "SELECT MAX(checkpoint_id) FROM checkpoints "
-    "WHERE thread_id = ? AND checkpoint_ns = ?"
+    "SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
 )
 
 INSERT_CHECKPOINT: Final = (
@@ -255,15 +269,13 @@ INSERT_WRITE_IGNORE: Final = f"INSERT OR IGNORE INTO writes {_WRITE_COLUMNS}"
 DELETE_THREAD_CHECKPOINTS: Final = "DELETE FROM checkpoints WHERE thread_id = ?"
 DELETE_THREAD_WRITES: Final = "DELETE FROM writes WHERE thread_id = ?"
 DELETE_CHECKPOINT: Final = (
-    "DELETE FROM checkpoints "
-    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+    "DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
 )
 DELETE_CHECKPOINT_WRITES: Final = (
     "DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
 )
 COUNT_CHECKPOINT_WRITES: Final = (
-    "SELECT COUNT(*) FROM writes "
-    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+    "SELECT COUNT(*) FROM writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
 )
 
 COPY_THREAD_CHECKPOINTS: Final = (
@@ -337,6 +349,7 @@ PAGE_COUNT: Final = "PRAGMA page_count"
 PAGE_SIZE: Final = "PRAGMA page_size"
 
 
+@final
 class Queries:
     """The statements whose text depends on the columns a file has.
 
@@ -346,32 +359,53 @@ class Queries:
     """
 
     __slots__ = (
-        "has_task_path",
         "has_created_at",
-        "select_writes",
+        "has_task_path",
         "select_ancestor_writes",
-        "stats_per_thread",
+        "select_largest_threads",
+        "select_page_writes",
+        "select_totals",
+        "select_writes",
     )
 
     def __init__(self, has_task_path: bool, has_created_at: bool) -> None:
         self.has_task_path = has_task_path
         self.has_created_at = has_created_at
         task_path = "task_path" if has_task_path else "''"
+        page_task_path = "w.task_path" if has_task_path else "''"
         created_at = "created_at" if has_created_at else "NULL"
         self.select_writes: Final = (
             f"SELECT task_id, channel, type, value, {task_path}, idx FROM writes "
             "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
         )
+        # The writes of a whole page in one query. The page's keys come as one
+        # JSON array of [thread_id, checkpoint_ns, checkpoint_id] triples, so the
+        # statement text is constant and no page size hits the parameter limit.
+        self.select_page_writes: Final = (
+            "WITH page(thread_id, checkpoint_ns, checkpoint_id) AS ("
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+            "json_extract(value, '$[2]') FROM json_each(?)) "
+            "SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, "
+            f"w.channel, w.type, w.value, {page_task_path}, w.idx "
+            "FROM page AS p CROSS JOIN writes AS w "
+            "ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.checkpoint_ns "
+            "AND w.checkpoint_id = p.checkpoint_id"
+        )
+        # Stage 2 of delta_history: the writes on the walked chain for the
+        # wanted channels (JSON arrays of checkpoint ids and of channels); the
+        # caller keeps each channel's writes on its own part of the chain.
         self.select_ancestor_writes: Final = (
             f"SELECT checkpoint_id, channel, task_id, idx, type, value, {task_path} "
-            "FROM writes WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? "
-            "AND checkpoint_id IN (SELECT value FROM json_each(?))"
+            "FROM writes WHERE thread_id = ? AND checkpoint_ns = ? "
+            "AND checkpoint_id IN (SELECT value FROM json_each(?)) "
+            "AND channel IN (SELECT value FROM json_each(?))"
         )
-        # One row per thread: (thread_id, checkpoints, writes, bytes,
-        # latest_checkpoint_id, latest_created_at), from lengths only.
-        self.stats_per_thread: Final = (
-            "SELECT thread_id, SUM(checkpoints), SUM(writes), SUM(bytes), "
-            "MAX(latest_checkpoint_id), MAX(latest_created_at) FROM ("
+        # One row per thread, from blob lengths only (never decoded).
+        per_thread = (
+            "SELECT thread_id, SUM(checkpoints) AS checkpoints, "
+            "SUM(writes) AS writes, SUM(bytes) AS bytes, "
+            "MAX(latest_checkpoint_id) AS latest_checkpoint_id, "
+            "MAX(latest_created_at) AS latest_created_at FROM ("
             "SELECT thread_id, COUNT(*) AS checkpoints, 0 AS writes, "
             "SUM(COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0)) "
             "AS bytes, MAX(checkpoint_id) AS latest_checkpoint_id, "
@@ -382,39 +416,16 @@ class Queries:
             "NULL, NULL FROM writes GROUP BY thread_id"
             ") GROUP BY thread_id"
         )
-
-    def select_page_writes(self, keys: int) -> str:
-        """The writes of `keys` checkpoints, given as (thread_id, checkpoint_ns,
-        checkpoint_id) parameter triples: one query for a whole page."""
-        task_path = "w.task_path" if self.has_task_path else "''"
-        values = ", ".join(["(?, ?, ?)"] * keys)
-        return (
-            f"WITH page(thread_id, checkpoint_ns, checkpoint_id) AS (VALUES {values}) "
-            "SELECT w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, "
-            f"w.channel, w.type, w.value, {task_path}, w.idx "
-            "FROM page AS p CROSS JOIN writes AS w "
-            "ON w.thread_id = p.thread_id AND w.checkpoint_ns = p.checkpoint_ns "
-            "AND w.checkpoint_id = p.checkpoint_id"
+        # (thread_id, checkpoints, writes, bytes, latest_checkpoint_id,
+        # latest_created_at) of the LIMIT ? largest threads.
+        self.select_largest_threads: Final = (
+            f"{per_thread} ORDER BY bytes DESC, thread_id ASC LIMIT ?"
         )
-
-    def stats_top(self) -> str:
-        return (
-            f"{self.stats_per_thread} "
-            "ORDER BY SUM(bytes) DESC, thread_id ASC LIMIT ?"
-        )
-
-    def stats_totals(self) -> str:
-        return (
-            "SELECT COUNT(*), COALESCE(SUM(c), 0), COALESCE(SUM(w), 0), "
-            "COALESCE(SUM(b), 0) FROM ("
-            "SELECT SUM(checkpoints) AS c, SUM(writes) AS w, SUM(bytes) AS b FROM ("
-            "SELECT thread_id, COUNT(*) AS checkpoints, 0 AS writes, "
-            "SUM(COALESCE(length(checkpoint), 0) + COALESCE(length(metadata), 0)) "
-            "AS bytes FROM checkpoints GROUP BY thread_id "
-            "UNION ALL "
-            "SELECT thread_id, 0, COUNT(*), SUM(COALESCE(length(value), 0)) "
-            "FROM writes GROUP BY thread_id"
-            ") GROUP BY thread_id)"
+        # (threads, checkpoints, writes, bytes) over the whole file.
+        self.select_totals: Final = (
+            "SELECT COUNT(*), COALESCE(SUM(checkpoints), 0), "
+            "COALESCE(SUM(writes), 0), COALESCE(SUM(bytes), 0) "
+            f"FROM ({per_thread})"
         )
 
     def select_expired(self, keep_latest: bool) -> str:
@@ -456,12 +467,8 @@ def select_page(
     if by_checkpoint_id:
         wheres.append("checkpoint_id = ?")
     if filters:
-        matches = " AND ".join(
-            [f"json_extract({METADATA_TEXT}, ?) IS ?"] * filters
-        )
-        wheres.append(
-            f"CASE WHEN json_valid({METADATA_TEXT}) THEN ({matches}) ELSE 0 END"
-        )
+        matches = " AND ".join([f"json_extract({METADATA_TEXT}, ?) IS ?"] * filters)
+        wheres.append(f"CASE WHEN json_valid({METADATA_TEXT}) THEN ({matches}) ELSE 0 END")
     if before:
         wheres.append("checkpoint_id < ?")
     if after:

@@ -8,6 +8,7 @@ selector picked. It serves sync and async graphs from one object.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import os
 import random
@@ -34,6 +35,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from fast_langgraph import _selector
 from fast_langgraph._engine import CleanupCounts, Engine, PageCursor, Row, Stats
 from fast_langgraph._filters import compile_filter
+from fast_langgraph._ttl import validate_ttl
 
 Durability = Literal["normal", "full"]
 DURABILITY_CHOICES: Final = ("normal", "full")
@@ -257,7 +259,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
-    ) -> Callable[[PageCursor | None, int], list[Row]]:
+    ) -> Callable[[PageCursor | None, int], builtins.list[Row]]:
         """Validate list() arguments eagerly and return a page-fetching function."""
         thread_id = checkpoint_ns = checkpoint_id = None
         if config is not None:
@@ -274,7 +276,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         filters = compile_filter(filter)
         serde = self.serde
 
-        def fetch(after: PageCursor | None, size: int) -> list[Row]:
+        def fetch(after: PageCursor | None, size: int) -> builtins.list[Row]:
             return self._engine.list_page(
                 thread_id, checkpoint_ns, checkpoint_id, filters, before_id, after, size, serde
             )
@@ -486,20 +488,40 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         self._engine.backup(os.fspath(target_path))
 
     def sweep_expired(self, ttl: TTLConfig) -> CleanupCounts:
-        """Apply a TTL once: "delete" drops threads idle longer than default_ttl;
-        "keep_latest" drops their older checkpoints, keeping each thread's newest."""
-        strategy = ttl.get("strategy", "delete")
-        age = timedelta(minutes=float(ttl["default_ttl"]))
-        if strategy == "keep_latest":
-            return self._engine.cleanup(_created_before(age), True, False, self.serde)
-        if strategy != "delete":
-            raise ValueError(f"ttl strategy must be 'delete' or 'keep_latest', got {strategy!r}")
-        cutoff = _created_before(age)
+        """Apply a TTL once, thread by thread, as LangGraph's platform does: a thread
+        expires when its newest checkpoint is older than `default_ttl` minutes.
+        "delete" drops expired threads; "keep_latest" prunes them to their newest
+        checkpoint per namespace (and the delta ancestry it needs). Active threads
+        are never touched. One short transaction per expired thread.
+        Returns how many rows went."""
+        settings = validate_ttl(ttl)
+        cutoff = _created_before(timedelta(minutes=settings["default_ttl"]))
+        keep_latest = settings["strategy"] == "keep_latest"
         deleted: CleanupCounts = {"checkpoints": 0, "writes": 0}
-        for thread in self._engine.stats(top=-1)["largest_threads"]:
-            latest = thread["latest_created_at"]
-            if latest is not None and latest < cutoff:
+        expired = [
+            thread
+            for thread in self._engine.stats(-1)["largest_threads"]
+            if thread["latest_created_at"] is not None
+            and thread["latest_created_at"] < cutoff
+            # A thread already down to one checkpoint has nothing left to prune.
+            and not (keep_latest and thread["checkpoints"] <= 1)
+        ]
+        if not expired:
+            return deleted
+        if not keep_latest:
+            for thread in expired:
                 self._engine.delete_thread(thread["thread_id"])
                 deleted["checkpoints"] += thread["checkpoints"]
                 deleted["writes"] += thread["writes"]
+            return deleted
+        for thread in expired:
+            self._engine.prune([thread["thread_id"]], True, self.serde)
+        # prune() does not count; what is left of each pruned thread tells.
+        left = {t["thread_id"]: t for t in self._engine.stats(-1)["largest_threads"]}
+        for thread in expired:
+            after = left.get(thread["thread_id"])
+            deleted["checkpoints"] += max(
+                0, thread["checkpoints"] - (after["checkpoints"] if after else 0)
+            )
+            deleted["writes"] += max(0, thread["writes"] - (after["writes"] if after else 0))
         return deleted

@@ -1,0 +1,90 @@
+"""Command line: `python -m benchmarks [--smoke] [--out FILE] [--save FILE] [--compare FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+from benchmarks import report, runner
+
+
+def _python_for(values: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for value in values:
+        impl, separator, python = value.partition("=")
+        if not separator or impl not in runner.IMPL_ENV or not python:
+            raise argparse.ArgumentTypeError(
+                f"--python-for expects IMPL=PYTHON with IMPL one of "
+                f"{', '.join(runner.IMPL_ENV)}; got {value!r}"
+            )
+        mapping[impl] = python
+    return mapping
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Side-by-side benchmark of fast-langgraph against langgraph's savers.",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help="tiny sizes and counts: exercises every code path in seconds (for CI)",
+    )
+    parser.add_argument(
+        "--out", default=None,
+        help="write the markdown report here (and the chart beside it as .png)",
+    )
+    parser.add_argument("--save", default=None, help="save the results as JSON")
+    parser.add_argument(
+        "--compare", default=None, help="a saved results JSON to compare this run with"
+    )
+    parser.add_argument(
+        "--impl", action="append", choices=list(runner.IMPL_ENV), default=None,
+        help="our implementation(s) to measure (default: rust and pure, whichever load)",
+    )
+    parser.add_argument(
+        "--python-for", action="append", default=[], metavar="IMPL=PYTHON",
+        help="run that implementation's worker with this interpreter (e.g. another venv)",
+    )
+    parser.add_argument(
+        "--phase", action="append", choices=list(runner.PHASES), default=None,
+        help="run only these phases (default: all)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    python_for = _python_for(args.python_for)
+    impls = list(args.impl or runner.DEFAULT_IMPLS)
+    impls += [impl for impl in python_for if impl not in impls]
+    command = "python -m benchmarks " + " ".join(
+        shlex.quote(arg) for arg in (sys.argv[1:] if argv is None else argv)
+    )
+    baseline = None
+    if args.compare:
+        with open(args.compare) as saved:
+            baseline = json.load(saved)
+    results = runner.run(
+        runner.SMOKE if args.smoke else runner.FULL,
+        impls,
+        python_for,
+        command.strip(),
+        tuple(args.phase or runner.PHASES),
+    )
+    if args.save:
+        with open(args.save, "w") as target:
+            json.dump(results, target, indent=1)
+        runner.log(f"results saved to {args.save}")
+    markdown = report.render(results, baseline, args.out)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as target:
+            target.write(markdown)
+        runner.log(f"report written to {args.out}")
+    else:
+        print(markdown)
+    return 1 if results["errors"] else 0

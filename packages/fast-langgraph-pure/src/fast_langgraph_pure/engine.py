@@ -1,0 +1,755 @@
+"""The portable engine: `fast_langgraph`'s Engine protocol on Python's sqlite3.
+
+Connections. A file has one writer connection behind a lock; every write call
+is one BEGIN IMMEDIATE transaction, rolled back on any exception. Short reads
+borrow the writer connection when it is idle; otherwise reads use a small pool
+of query-only connections, so in WAL mode they never wait for the writer.
+":memory:" and a connection handed to `from_connection` are a single
+connection: reads then take the same lock as writes.
+
+Decoding (serde.loads_typed, json.loads) happens after the connection is given
+back, so a slow decode never holds the lock or a transaction open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, TypedDict, TypeVar, final
+
+from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from fast_langgraph_pure import storage
+
+# The engine protocol's types (fast_langgraph/_engine.py), restated here so the
+# portable package does not import the meta package.
+Row = tuple[str, str, str, "str | None", dict[str, Any], dict[str, Any], list[PendingWrite]]
+MetadataFilter = Sequence[tuple[str, Any]]
+PageCursor = tuple[str, str, str]
+
+
+class CleanupCounts(TypedDict):
+    checkpoints: int
+    writes: int
+
+
+class ThreadStats(TypedDict):
+    thread_id: str
+    checkpoints: int
+    writes: int
+    bytes: int
+    latest_checkpoint_id: str | None
+    latest_created_at: str | None
+
+
+class Stats(TypedDict):
+    threads: int
+    checkpoints: int
+    writes: int
+    bytes_on_disk: int
+    data_bytes: int
+    largest_threads: list[ThreadStats]
+
+
+# (thread_id, checkpoint_ns, checkpoint_id)
+Key = tuple[str, str, str]
+# A checkpoints row as selected by storage.CHECKPOINT_COLUMNS.
+_CheckpointRow = tuple[str, str, str, "str | None", str, bytes, "bytes | None"]
+# A writes row as selected by Queries.select_writes:
+# (task_id, channel, type, value, task_path, idx).
+_WriteRow = tuple[str, str, str, bytes, str, int]
+
+T = TypeVar("T")
+
+MEMORY: Final = ":memory:"
+# Idle read connections kept for reuse; more are opened under load and closed
+# when given back.
+_MAX_IDLE_READERS: Final = 4
+_CLOSED_MESSAGE: Final = "Cannot operate on a closed database."
+_READ_ONLY_MESSAGE: Final = "attempt to write a readonly database"
+
+
+@final
+class Engine:
+    """See fast_langgraph/_engine.py for the contract of every method."""
+
+    __slots__ = (
+        "_closed",
+        "_conn",
+        "_idle_readers",
+        "_lock",
+        "_owns_conn",
+        "_path",
+        "_pool_lock",
+        "_pooled",
+        "_queries",
+        "_read_only",
+    )
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        durability: str = "normal",
+        read_only: bool = False,
+        _adopt: sqlite3.Connection | None = None,
+    ) -> None:
+        # `_adopt` is `from_connection`'s way in (mypyc classes have no __new__).
+        if durability not in storage.DURABILITY_SYNCHRONOUS:
+            raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+        self._read_only = read_only
+        self._lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._closed = False
+        if _adopt is not None:
+            self._path = _main_file(_adopt)
+            self._conn: sqlite3.Connection | None = _adopt
+            self._owns_conn = False
+            self._pooled = False
+            storage.enable_wal(_adopt)  # as SqliteSaver.setup does
+            storage.migrate(_adopt)
+            self._queries = storage.Queries(has_task_path=True, has_created_at=True)
+        elif read_only:
+            self._path = path
+            self._conn = None
+            self._owns_conn = False
+            self._pooled = not _in_memory(path)
+            first = self._open_reader() if self._pooled else _connect(path)
+            try:
+                self._queries = _queries_for(first)
+            except BaseException:
+                first.close()
+                raise
+            if self._pooled:
+                self._idle_readers.append(first)
+            else:
+                self._conn = first
+                self._owns_conn = True
+        else:
+            self._path = path
+            conn = _connect(path)
+            try:
+                storage.configure_writer(conn, durability)
+                storage.migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+            self._owns_conn = True
+            self._pooled = not _in_memory(path)
+            self._queries = storage.Queries(has_task_path=True, has_created_at=True)
+
+    @classmethod
+    def from_connection(cls, conn: sqlite3.Connection) -> Engine:
+        """Drive a connection the caller opened (and keeps owning: `close`
+        leaves it open). Everything goes through it, behind one lock."""
+        return cls("", _adopt=conn)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._conn is not None and self._owns_conn:
+                self._conn.close()
+            self._conn = None
+        with self._pool_lock:
+            idle = self._idle_readers
+            self._idle_readers = []
+        for reader in idle:
+            reader.close()
+
+    # -- connections ----------------------------------------------------------
+
+    def _open_reader(self) -> sqlite3.Connection:
+        if self._read_only:
+            conn = sqlite3.connect(
+                Path(self._path).absolute().as_uri() + "?mode=ro",
+                uri=True,
+                timeout=storage.BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        else:
+            conn = _connect(self._path)
+        try:
+            storage.configure_reader(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _read(self, work: Callable[[sqlite3.Connection], T], *, short: bool = True) -> T:
+        """Run `work` on a connection that sees every committed write.
+
+        A short read borrows the writer connection when it is idle: its page
+        cache is warm (it made the last changes), which keeps a single-threaded
+        put/get loop as fast as with one connection. Otherwise, and for long
+        reads that must not hold up writers, a pooled reader runs `work` in one
+        read transaction (a consistent snapshot) without waiting for the writer.
+        """
+        if not self._pooled:
+            with self._lock:
+                return work(self._open_connection())
+        if short and self._conn is not None and self._lock.acquire(blocking=False):
+            try:
+                return work(self._open_connection())
+            finally:
+                self._lock.release()
+        reader = self._checkout_reader()
+        try:
+            reader.execute("BEGIN")
+            try:
+                return work(reader)
+            finally:
+                reader.execute("COMMIT")
+        finally:
+            self._return_reader(reader)
+
+    def _checkout_reader(self) -> sqlite3.Connection:
+        with self._pool_lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError(_CLOSED_MESSAGE)
+            if self._idle_readers:
+                return self._idle_readers.pop()
+        return self._open_reader()
+
+    def _return_reader(self, reader: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            if not self._closed and len(self._idle_readers) < _MAX_IDLE_READERS:
+                self._idle_readers.append(reader)
+                return
+        reader.close()
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in one BEGIN IMMEDIATE transaction; on any exception the
+        database is left as it was."""
+        if self._read_only:
+            raise sqlite3.OperationalError(_READ_ONLY_MESSAGE)
+        with self._lock:
+            conn = self._open_connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+    def _open_connection(self) -> sqlite3.Connection:
+        """The writer (or single) connection; call with the lock held."""
+        if self._conn is None:
+            raise sqlite3.ProgrammingError(_CLOSED_MESSAGE)
+        return self._conn
+
+    # -- the checkpoint contract ----------------------------------------------
+
+    def get(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str | None,
+        serde: SerializerProtocol,
+    ) -> Row | None:
+        select_writes = self._queries.select_writes
+
+        def read(conn: sqlite3.Connection) -> tuple[_CheckpointRow, list[_WriteRow]] | None:
+            if checkpoint_id is None:
+                cursor = conn.execute(storage.SELECT_LATEST_CHECKPOINT, (thread_id, checkpoint_ns))
+            else:
+                cursor = conn.execute(
+                    storage.SELECT_CHECKPOINT, (thread_id, checkpoint_ns, checkpoint_id)
+                )
+            row: _CheckpointRow | None = cursor.fetchone()
+            if row is None:
+                return None
+            writes: list[_WriteRow] = conn.execute(
+                select_writes, (row[0], row[1], row[2])
+            ).fetchall()
+            return row, writes
+
+        found = self._read(read)
+        if found is None:
+            return None
+        return _decode_row(found[0], found[1], serde)
+
+    def list_page(
+        self,
+        thread_id: str | None,
+        checkpoint_ns: str | None,
+        checkpoint_id: str | None,
+        filters: MetadataFilter,
+        before_id: str | None,
+        after: PageCursor | None,
+        limit: int,
+        serde: SerializerProtocol,
+    ) -> list[Row]:
+        if limit <= 0:
+            return []
+        sql = storage.select_page(
+            by_thread=thread_id is not None,
+            by_namespace=checkpoint_ns is not None,
+            by_checkpoint_id=checkpoint_id is not None,
+            filters=len(filters),
+            before=before_id is not None,
+            after=after is not None,
+        )
+        params: list[Any] = [p for p in (thread_id, checkpoint_ns, checkpoint_id) if p is not None]
+        for json_path, value in filters:
+            params.append(json_path)
+            params.append(value)
+        if before_id is not None:
+            params.append(before_id)
+        if after is not None:
+            params.extend(after)
+        params.append(limit)
+        select_page_writes = self._queries.select_page_writes
+
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[
+            list[_CheckpointRow], list[tuple[str, str, str, str, str, str, bytes, str, int]]
+        ]:
+            rows: list[_CheckpointRow] = conn.execute(sql, params).fetchall()
+            if not rows:
+                return rows, []
+            keys = json.dumps([[r[0], r[1], r[2]] for r in rows])
+            return rows, conn.execute(select_page_writes, (keys,)).fetchall()
+
+        rows, write_rows = self._read(read)
+        writes_by_key: dict[Key, list[_WriteRow]] = {}
+        for t, ns, cid, task_id, channel, type_, value, task_path, idx in write_rows:
+            writes_by_key.setdefault((t, ns, cid), []).append(
+                (task_id, channel, type_, value, task_path, idx)
+            )
+        return [
+            _decode_row(row, writes_by_key.get((row[0], row[1], row[2]), []), serde) for row in rows
+        ]
+
+    def put(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        parent_checkpoint_id: str | None,
+        checkpoint: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        serde: SerializerProtocol,
+    ) -> None:
+        type_, blob = serde.dumps_typed(checkpoint)
+        params = (
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            parent_checkpoint_id,
+            type_,
+            blob,
+            encode_metadata(metadata),
+        )
+        self._write(lambda conn: conn.execute(storage.INSERT_CHECKPOINT, params))
+
+    def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        task_path: str,
+        writes: Sequence[tuple[int, str, Any]],
+        replace: bool,
+        serde: SerializerProtocol,
+    ) -> None:
+        rows: list[tuple[str, str, str, str, str, int, str, str, bytes]] = []
+        for idx, channel, value in writes:
+            type_, blob = serde.dumps_typed(value)
+            rows.append(
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint_id,
+                    task_id,
+                    task_path,
+                    idx,
+                    channel,
+                    type_,
+                    blob,
+                )
+            )
+        sql = storage.INSERT_WRITE_REPLACE if replace else storage.INSERT_WRITE_IGNORE
+        self._write(lambda conn: conn.executemany(sql, rows))
+
+    def delete_thread(self, thread_id: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
+            conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
+
+        self._write(write)
+
+    def delete_for_runs(self, run_ids: Sequence[str], serde: SerializerProtocol) -> None:
+        if not run_ids:
+            return
+        wanted = json.dumps([str(run_id) for run_id in run_ids])
+
+        def write(conn: sqlite3.Connection) -> None:
+            candidates: list[Key] = conn.execute(
+                storage.SELECT_RUN_CHECKPOINTS, (wanted,)
+            ).fetchall()
+            _delete_checkpoints(conn, deletable(conn, candidates, serde))
+
+        self._write(write)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(storage.COPY_THREAD_CHECKPOINTS, (target_thread_id, source_thread_id))
+            conn.execute(storage.COPY_THREAD_WRITES, (target_thread_id, source_thread_id))
+
+        self._write(write)
+
+    def prune(
+        self, thread_ids: Sequence[str], keep_latest: bool, serde: SerializerProtocol
+    ) -> None:
+        if not thread_ids:
+            return
+
+        def write(conn: sqlite3.Connection) -> None:
+            for thread_id in thread_ids:
+                if keep_latest:
+                    candidates: list[Key] = conn.execute(
+                        storage.SELECT_NON_LATEST_OF_THREAD, (thread_id,)
+                    ).fetchall()
+                    _delete_checkpoints(conn, deletable(conn, candidates, serde))
+                else:
+                    conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
+                    conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
+
+        self._write(write)
+
+    def delta_history(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str | None,
+        channels: Sequence[str],
+        serde: SerializerProtocol,
+    ) -> dict[str, DeltaChannelHistory]:
+        if not channels:
+            return {}
+        wanted = list(channels)
+        # Newest-first ancestor ids whose writes each channel needs, and seeds.
+        chain_by_channel: dict[str, list[str]] = {ch: [] for ch in wanted}
+        seeds: dict[str, Any] = {}
+        select_ancestor_writes = self._queries.select_ancestor_writes
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str, str, int, str, bytes, str]]:
+            target = checkpoint_id
+            if target is None:
+                target = conn.execute(
+                    storage.SELECT_LATEST_CHECKPOINT_ID, (thread_id, checkpoint_ns)
+                ).fetchone()[0]
+                if target is None:
+                    return []
+            seeking = set(wanted)
+            walked: set[str] = set()
+            cursor = conn.execute(
+                storage.SELECT_ANCESTORS,
+                (thread_id, checkpoint_ns, target, thread_id, checkpoint_ns),
+            )
+            try:
+                for cid, type_, blob in cursor:
+                    if not walked:  # the first row is the target itself
+                        walked.add(cid)
+                        continue
+                    if cid in walked:  # a parent loop made by re-put ids
+                        break
+                    walked.add(cid)
+                    for ch in seeking:
+                        chain_by_channel[ch].append(cid)
+                    values = serde.loads_typed((type_, blob)).get("channel_values") or {}
+                    for ch in [ch for ch in seeking if ch in values]:
+                        seeds[ch] = values[ch]
+                        seeking.discard(ch)
+                    if not seeking:
+                        break
+            finally:
+                cursor.close()
+            chain_ids = sorted({cid for chain in chain_by_channel.values() for cid in chain})
+            if not chain_ids:
+                return []
+            return conn.execute(
+                select_ancestor_writes,
+                (thread_id, checkpoint_ns, json.dumps(chain_ids), json.dumps(wanted)),
+            ).fetchall()
+
+        write_rows = self._read(read, short=False)  # decodes while walking
+        # (channel, checkpoint_id) -> [(task_path, task_id, idx, type, value)]
+        found: dict[tuple[str, str], list[tuple[str, str, int, str, bytes]]] = {}
+        for cid, ch, task_id, idx, type_, value, task_path in write_rows:
+            found.setdefault((ch, cid), []).append((task_path, task_id, idx, type_, value))
+        histories: dict[str, DeltaChannelHistory] = {}
+        for ch in wanted:
+            collected: list[PendingWrite] = []
+            for cid in reversed(chain_by_channel[ch]):  # oldest first
+                stored = found.get((ch, cid), [])
+                stored.sort(key=lambda w: writes_sort_key(w[0], w[1], w[2]))
+                for _path, task_id, _idx, type_, value in stored:
+                    collected.append((task_id, ch, serde.loads_typed((type_, value))))
+            history: DeltaChannelHistory = {"writes": collected}
+            if ch in seeds:
+                history["seed"] = seeds[ch]
+            histories[ch] = history
+        return histories
+
+    # -- operations -------------------------------------------------------------
+
+    def cleanup(
+        self,
+        created_before: str,
+        keep_latest: bool,
+        dry_run: bool,
+        serde: SerializerProtocol,
+    ) -> CleanupCounts:
+        select_expired = self._queries.select_expired(keep_latest)
+
+        def plan(conn: sqlite3.Connection) -> tuple[list[Key], int]:
+            candidates: list[Key] = conn.execute(select_expired, (created_before,)).fetchall()
+            doomed = deletable(conn, candidates, serde)
+            writes = 0
+            for key in doomed:
+                writes += int(conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0])
+            return doomed, writes
+
+        def delete(conn: sqlite3.Connection) -> tuple[list[Key], int]:
+            doomed, writes = plan(conn)
+            _delete_checkpoints(conn, doomed)
+            return doomed, writes
+
+        doomed, writes = self._read(plan, short=False) if dry_run else self._write(delete)
+        return {"checkpoints": len(doomed), "writes": writes}
+
+    def stats(self, top: int) -> Stats:
+        queries = self._queries
+
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[
+            tuple[int, int, int, int], list[tuple[str, int, int, int, str | None, str | None]]
+        ]:
+            totals = conn.execute(queries.select_totals).fetchone()
+            largest = conn.execute(queries.select_largest_threads, (top,)).fetchall()
+            return totals, largest
+
+        totals, largest = self._read(read, short=False)
+        return {
+            "threads": int(totals[0]),
+            "checkpoints": int(totals[1]),
+            "writes": int(totals[2]),
+            "bytes_on_disk": self.db_size(),
+            "data_bytes": int(totals[3]),
+            "largest_threads": [
+                {
+                    "thread_id": thread_id,
+                    "checkpoints": int(checkpoints),
+                    "writes": int(writes),
+                    "bytes": int(size),
+                    "latest_checkpoint_id": latest_id,
+                    "latest_created_at": latest_created_at,
+                }
+                for thread_id, checkpoints, writes, size, latest_id, latest_created_at in largest
+            ],
+        }
+
+    def db_size(self) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            pages = int(conn.execute(storage.PAGE_COUNT).fetchone()[0])
+            return pages * int(conn.execute(storage.PAGE_SIZE).fetchone()[0])
+
+        size = self._read(read)
+        if not _in_memory(self._path):
+            with contextlib.suppress(FileNotFoundError):  # no WAL file yet
+                size += os.path.getsize(self._path + "-wal")
+        return size
+
+    def vacuum(self) -> None:
+        if self._read_only:
+            raise sqlite3.OperationalError(_READ_ONLY_MESSAGE)
+        with self._lock:
+            conn = self._open_connection()
+            conn.execute("VACUUM")
+            # Give the space back now rather than at the next checkpoint.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def backup(self, target_path: str) -> None:
+        def copy(conn: sqlite3.Connection) -> None:
+            target = sqlite3.connect(target_path)
+            try:
+                conn.backup(target)
+            finally:
+                target.close()
+
+        if self._pooled:
+            # The backup API needs no open transaction on the source.
+            reader = self._checkout_reader()
+            try:
+                copy(reader)
+            finally:
+                self._return_reader(reader)
+        else:
+            with self._lock:
+                copy(self._open_connection())
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _in_memory(path: str) -> bool:
+    """":memory:" and "" (a private temporary database) exist only inside one
+    connection, so everything must go through that one."""
+    return path in ("", MEMORY)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+    return sqlite3.connect(
+        path,
+        timeout=storage.BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+
+
+def _main_file(conn: sqlite3.Connection) -> str:
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file or "")
+    return ""
+
+
+def _queries_for(conn: sqlite3.Connection) -> storage.Queries:
+    """Statements fitting a file we may not migrate (opened read-only)."""
+    return storage.Queries(
+        has_task_path="task_path" in storage.table_columns(conn, "writes"),
+        has_created_at="created_at" in storage.table_columns(conn, "checkpoints"),
+    )
+
+
+def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
+    """Metadata as SqliteSaver stores it: UTF-8 JSON text in a BLOB."""
+    return json.dumps(metadata, ensure_ascii=False).encode("utf-8", "ignore")
+
+
+def _decode_row(row: _CheckpointRow, writes: list[_WriteRow], serde: SerializerProtocol) -> Row:
+    thread_id, checkpoint_ns, checkpoint_id, parent_id, type_, blob, metadata = row
+    return (
+        thread_id,
+        checkpoint_ns,
+        checkpoint_id,
+        parent_id,
+        serde.loads_typed((type_, blob)),
+        json.loads(metadata) if metadata is not None else {},
+        _decode_writes(writes, serde),
+    )
+
+
+def _decode_writes(writes: list[_WriteRow], serde: SerializerProtocol) -> list[PendingWrite]:
+    ordered = sorted(writes, key=lambda w: writes_sort_key(w[4], w[0], w[5]))
+    return [
+        (task_id, channel, serde.loads_typed((type_, value)))
+        for task_id, channel, type_, value, _path, _idx in ordered
+    ]
+
+
+def _delete_checkpoints(conn: sqlite3.Connection, keys: list[Key]) -> None:
+    conn.executemany(storage.DELETE_CHECKPOINT_WRITES, keys)
+    conn.executemany(storage.DELETE_CHECKPOINT, keys)
+
+
+# -- delta ancestry -------------------------------------------------------------
+
+
+def deletable(
+    conn: sqlite3.Connection, candidates: list[Key], serde: SerializerProtocol
+) -> list[Key]:
+    """The candidates a deleting operation may remove: all of them except the
+    delta ancestry of the checkpoints that survive.
+
+    A checkpoint K whose metadata has a non-empty `counters_since_delta_snapshot`
+    needs, for each channel C named there, every ancestor from K's parent up to
+    and including the nearest one whose `channel_values` holds C (or the root),
+    with their writes: what `delta_history(K)` reads. Spared ancestors survive
+    too, so their own needs are followed in turn. Blobs are decoded only in
+    namespaces where some checkpoint carries such counters.
+    """
+    by_namespace: dict[tuple[str, str], set[str]] = {}
+    for thread_id, checkpoint_ns, checkpoint_id in candidates:
+        by_namespace.setdefault((thread_id, checkpoint_ns), set()).add(checkpoint_id)
+    result: list[Key] = []
+    for (thread_id, checkpoint_ns), doomed in by_namespace.items():
+        spared = _needed_ancestors(conn, thread_id, checkpoint_ns, doomed, serde)
+        result.extend(
+            (thread_id, checkpoint_ns, cid) for cid in sorted(doomed) if cid not in spared
+        )
+    return result
+
+
+def _needed_ancestors(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    checkpoint_ns: str,
+    doomed: set[str],
+    serde: SerializerProtocol,
+) -> set[str]:
+    """Ids in one namespace that the survivors' delta reconstruction needs."""
+    parents: dict[str, str | None] = {}
+    delta_channels: dict[str, list[str]] = {}
+    for cid, parent_id, counters in conn.execute(
+        storage.SELECT_NAMESPACE_LINEAGE, (thread_id, checkpoint_ns)
+    ):
+        parents[cid] = parent_id
+        if counters is not None:
+            named = json.loads(counters)
+            if isinstance(named, dict) and named:
+                delta_channels[cid] = list(named)
+    if not delta_channels:
+        return set()
+
+    stored_channels: dict[str, set[str]] = {}
+
+    def channels_stored_in(cid: str) -> set[str]:
+        if cid not in stored_channels:
+            type_, blob = conn.execute(
+                storage.SELECT_CHECKPOINT_BLOB, (thread_id, checkpoint_ns, cid)
+            ).fetchone()
+            values = serde.loads_typed((type_, blob)).get("channel_values") or {}
+            stored_channels[cid] = set(values)
+        return stored_channels[cid]
+
+    needed: set[str] = set()
+    to_walk = [cid for cid in parents if cid not in doomed and cid in delta_channels]
+    queued = set(to_walk)
+    while to_walk:
+        start = to_walk.pop()
+        seeking = set(delta_channels[start])
+        walked = {start}
+        ancestor = parents[start]
+        while seeking and ancestor is not None and ancestor in parents and ancestor not in walked:
+            walked.add(ancestor)
+            needed.add(ancestor)
+            if ancestor in delta_channels and ancestor not in queued:
+                queued.add(ancestor)
+                to_walk.append(ancestor)
+            seeking -= channels_stored_in(ancestor)
+            ancestor = parents[ancestor]
+    return needed

@@ -1,0 +1,735 @@
+"""The `fast-langgraph` console script: inspect and maintain a checkpoint database.
+
+    fast-langgraph threads DB                      threads, newest activity first
+    fast-langgraph history DB THREAD               a thread's checkpoints, newest first
+    fast-langgraph show DB THREAD [CHECKPOINT]     the state at a checkpoint
+    fast-langgraph diff DB THREAD A B              what changed from checkpoint A to B
+    fast-langgraph stats DB                        counts and sizes, largest threads
+    fast-langgraph cleanup DB --older-than 30d     delete old checkpoints
+    fast-langgraph vacuum DB                       give freed space back to the disk
+    fast-langgraph backup DB TARGET                online copy of a live database
+    fast-langgraph bench [-- ARGS]                 run the benchmarks (source checkout)
+
+Every command takes --json for machine-readable output on stdout. Read commands
+open the database read-only and never write to it. Works on files written by
+langgraph's SqliteSaver too. Errors are one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import enum
+import importlib.util
+import itertools
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TextIO
+from uuid import UUID
+
+from langchain_core.messages import BaseMessage
+from langgraph.checkpoint.base import CheckpointTuple
+
+from fast_langgraph._version import __version__
+from fast_langgraph.saver import RustSQLiteCheckpointer
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_INTERRUPTED: Final = 130
+
+DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_DURATION_WHOLE: Final = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
+
+# LangChain message types as the chat roles people know.
+MESSAGE_ROLES: Final = {"human": "user", "ai": "assistant"}
+# Channels LangGraph keeps for its own bookkeeping; shown with --all.
+INTERNAL_CHANNEL_PREFIXES: Final = ("__", "branch:")
+
+
+class CLIError(Exception):
+    """A failure explained to the user in one line (no traceback)."""
+
+
+# -- durations ---------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '90m', '45s', '2w', '1.5h' or combinations such as '1d12h'."""
+    compact = text.strip().lower().replace(" ", "")
+    if not _DURATION_WHOLE.fullmatch(compact):
+        raise CLIError(
+            f"bad duration {text!r}: use a number and a unit (s, m, h, d or w), "
+            "e.g. 30d, 12h or 1d12h"
+        )
+    seconds = sum(
+        float(number) * DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(compact)
+    )
+    return timedelta(seconds=seconds)
+
+
+# -- turning state into something readable -----------------------------------------
+
+
+def message_view(message: BaseMessage) -> dict[str, Any]:
+    """A message as role and text (plus tool calls, which carry no text)."""
+    role = getattr(message, "role", None) or MESSAGE_ROLES.get(message.type, message.type)
+    view: dict[str, Any] = {"role": str(role), "text": str(message.text)}
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        view["tool_calls"] = [
+            {"name": call.get("name"), "args": to_jsonable(call.get("args"))} for call in tool_calls
+        ]
+    return view
+
+
+def to_jsonable(value: Any) -> Any:
+    """Any channel value as plain JSON data: messages as role and text,
+    models and dataclasses as their fields, anything else unknown as its str()."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, BaseMessage):
+        return message_view(value)
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, (bytes, bytearray)):
+        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (datetime, date, dtime)):
+        return value.isoformat()
+    if isinstance(value, (UUID, timedelta)):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return to_jsonable(fields)
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        try:
+            return to_jsonable(model_dump())
+        except Exception:
+            pass
+    return str(value)
+
+
+def is_internal_channel(name: str) -> bool:
+    return name.startswith(INTERNAL_CHANNEL_PREFIXES)
+
+
+def channel_values(checkpoint: Mapping[str, Any], include_internal: bool) -> dict[str, Any]:
+    values = checkpoint.get("channel_values") or {}
+    return {
+        name: to_jsonable(value)
+        for name, value in sorted(values.items())
+        if include_internal or not is_internal_channel(name)
+    }
+
+
+def _is_message_view(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) >= {"role", "text"} and len(value) <= 3
+
+
+def _format_value(value: Any, indent: str) -> list[str]:
+    """Lines for one channel value: a list of messages one per line, else JSON."""
+    if isinstance(value, list) and value and all(_is_message_view(v) for v in value):
+        return [f"{indent}{_format_message(v)}" for v in value]
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return [f"{indent}{line}" for line in text.splitlines()]
+
+
+def _format_message(view: Mapping[str, Any]) -> str:
+    line = f"{view['role']}: {view['text']}"
+    for call in view.get("tool_calls", ()):
+        line += f" [tool call {call['name']}({json.dumps(call['args'], ensure_ascii=False)})]"
+    return line
+
+
+# -- output helpers ---------------------------------------------------------------
+
+
+def human_bytes(size: int) -> str:
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    raise AssertionError("unreachable")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return lines
+
+
+def _emit(args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:
+    if args.json:
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for line in lines:
+            print(line)
+
+
+class Progress:
+    """A progress line on stderr, only when stderr is a terminal.
+
+    With a total it draws a bar; without one it shows a count (or, for a single
+    long call, a spinner with the elapsed time, redrawn by a small thread).
+    """
+
+    BAR_WIDTH: Final = 30
+
+    def __init__(
+        self,
+        label: str,
+        total: int | None = None,
+        stream: TextIO | None = None,
+        redraw_seconds: float = 0.1,
+    ) -> None:
+        self.label = label
+        self.redraw_seconds = redraw_seconds
+        self.total = total
+        self.done = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+        self._started = time.monotonic()
+        self._last_draw = 0.0
+        self._spinner = itertools.cycle("|/-\\")
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __enter__(self) -> Progress:
+        if self.enabled and self.total is None:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        now = time.monotonic()
+        if self.enabled and now - self._last_draw >= self.redraw_seconds:
+            self._last_draw = now
+            self._draw()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.redraw_seconds):
+            self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.monotonic() - self._started
+        if self.total:
+            filled = min(self.BAR_WIDTH, self.BAR_WIDTH * self.done // self.total)
+            bar = "#" * filled + "-" * (self.BAR_WIDTH - filled)
+            text = f"{self.label} [{bar}] {self.done}/{self.total}"
+        elif self.done:
+            text = f"{self.label} {next(self._spinner)} {self.done}"
+        else:
+            text = f"{self.label} {next(self._spinner)} {elapsed:.1f}s"
+        self.stream.write(f"\r\x1b[K{text}")
+        self.stream.flush()
+
+
+# -- opening the database ---------------------------------------------------------
+
+
+def _existing_file(path: str) -> str:
+    if not os.path.exists(path):
+        raise CLIError(f"no such database file: {path}")
+    if not os.path.isfile(path):
+        raise CLIError(f"not a file: {path}")
+    return path
+
+
+def open_read_only(path: str) -> RustSQLiteCheckpointer:
+    """The saver on `path` without any right to write to it."""
+    return RustSQLiteCheckpointer(_existing_file(path), read_only=True)
+
+
+def open_writable(path: str) -> RustSQLiteCheckpointer:
+    """The saver on an existing checkpoint database (never on another SQLite file,
+    which opening writable would fill with our tables)."""
+    with open_read_only(path) as probe:
+        probe.stats(0)  # fails with "no such table" on a file that is not ours
+    return RustSQLiteCheckpointer(path)
+
+
+def _file_size(path: str) -> int:
+    """The database file plus its WAL, measured from outside SQLite."""
+    return sum(os.path.getsize(p) for p in (path, f"{path}-wal") if os.path.exists(p))
+
+
+def _latest_first(threads: list[Any]) -> list[Any]:
+    # uuid6 checkpoint ids sort by time, so the greatest id is the latest
+    # activity, also in SqliteSaver files that have no created_at column.
+    return sorted(threads, key=lambda t: t["latest_checkpoint_id"] or "", reverse=True)
+
+
+def _thread_config(thread_id: str, ns: str | None, checkpoint_id: str | None = None) -> Any:
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    if ns is not None:
+        configurable["checkpoint_ns"] = ns
+    if checkpoint_id is not None:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+def _get_checkpoint(
+    saver: RustSQLiteCheckpointer, thread_id: str, ns: str, checkpoint_id: str | None
+) -> CheckpointTuple:
+    found = saver.get_tuple(_thread_config(thread_id, ns, checkpoint_id))
+    if found is not None:
+        return found
+    if (
+        checkpoint_id is None
+        or next(saver.list(_thread_config(thread_id, None), limit=1), None) is None
+    ):
+        raise CLIError(f"unknown thread {thread_id!r}" + (f" (namespace {ns!r})" if ns else ""))
+    raise CLIError(f"unknown checkpoint {checkpoint_id!r} in thread {thread_id!r}")
+
+
+def _checkpoint_header(found: CheckpointTuple) -> dict[str, Any]:
+    configurable = found.config["configurable"]
+    parent = found.parent_config["configurable"]["checkpoint_id"] if found.parent_config else None
+    return {
+        "thread_id": configurable["thread_id"],
+        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+        "checkpoint_id": configurable["checkpoint_id"],
+        "parent_checkpoint_id": parent,
+        "ts": found.checkpoint.get("ts"),
+        "step": found.metadata.get("step"),
+        "source": found.metadata.get("source"),
+    }
+
+
+# -- commands -----------------------------------------------------------------------
+
+
+def cmd_threads(args: argparse.Namespace) -> int:
+    with open_read_only(args.db) as saver, Progress("reading threads"):
+        threads = _latest_first(saver.stats(-1)["largest_threads"])
+    rows = [
+        (
+            t["thread_id"],
+            t["checkpoints"],
+            t["writes"],
+            human_bytes(t["bytes"]),
+            t["latest_created_at"] or "-",
+            t["latest_checkpoint_id"] or "-",
+        )
+        for t in threads
+    ]
+    lines = _table(
+        ("THREAD", "CHECKPOINTS", "WRITES", "SIZE", "LAST CHECKPOINT AT", "LAST CHECKPOINT"), rows
+    )
+    _emit(args, threads, lines if threads else ["no threads"])
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    entries: list[dict[str, Any]] = []
+    with open_read_only(args.db) as saver, Progress("reading checkpoints") as progress:
+        for found in saver.list(_thread_config(args.thread, args.ns), limit=args.limit):
+            entry = _checkpoint_header(found)
+            entry["pending_writes"] = len(found.pending_writes or ())
+            entries.append(entry)
+            progress.advance()
+    if not entries:
+        raise CLIError(f"unknown thread {args.thread!r}")
+    show_ns = any(e["checkpoint_ns"] for e in entries)
+    headers = [
+        "CHECKPOINT",
+        *(["NAMESPACE"] if show_ns else []),
+        "STEP",
+        "SOURCE",
+        "TIME",
+        "WRITES",
+    ]
+    rows = [
+        (
+            e["checkpoint_id"],
+            *([e["checkpoint_ns"] or "-"] if show_ns else []),
+            "-" if e["step"] is None else e["step"],
+            e["source"] or "-",
+            e["ts"] or "-",
+            e["pending_writes"],
+        )
+        for e in entries
+    ]
+    _emit(args, entries, _table(headers, rows))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with open_read_only(args.db) as saver:
+        found = _get_checkpoint(saver, args.thread, args.ns, args.checkpoint)
+    data = _checkpoint_header(found)
+    data["metadata"] = to_jsonable(found.metadata)
+    data["channel_values"] = channel_values(found.checkpoint, args.all)
+    data["pending_writes"] = [
+        {"task_id": task_id, "channel": channel, "value": to_jsonable(value)}
+        for task_id, channel, value in found.pending_writes or ()
+    ]
+    lines = [
+        f"thread      {data['thread_id']}"
+        + (f"  (namespace {data['checkpoint_ns']})" if data["checkpoint_ns"] else ""),
+        f"checkpoint  {data['checkpoint_id']}",
+        f"parent      {data['parent_checkpoint_id'] or '-'}",
+        f"time        {data['ts'] or '-'}",
+        f"step        {'-' if data['step'] is None else data['step']}"
+        f"  source {data['source'] or '-'}",
+        "",
+        "channels:" if data["channel_values"] else "channels: (none)",
+    ]
+    for name, value in data["channel_values"].items():
+        lines.append(f"  {name}:")
+        lines.extend(_format_value(value, "    "))
+    if data["pending_writes"]:
+        lines += ["", "pending writes:"]
+        for write in data["pending_writes"]:
+            lines.append(f"  {write['channel']} (task {write['task_id']}):")
+            lines.extend(_format_value(write["value"], "    "))
+    _emit(args, data, lines)
+    return EXIT_OK
+
+
+def diff_values(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Channel by channel: added, removed, changed (with what a list appended)."""
+    changed: dict[str, Any] = {}
+    for name in sorted(before.keys() & after.keys()):
+        old, new = before[name], after[name]
+        if old == new:
+            continue
+        change: dict[str, Any] = {"before": old, "after": new}
+        if isinstance(old, list) and isinstance(new, list) and new[: len(old)] == old:
+            change = {"appended": new[len(old) :]}
+        changed[name] = change
+    return {
+        "added": {name: after[name] for name in sorted(after.keys() - before.keys())},
+        "removed": {name: before[name] for name in sorted(before.keys() - after.keys())},
+        "changed": changed,
+        "unchanged": sorted(n for n in before.keys() & after.keys() if before[n] == after[n]),
+    }
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    with open_read_only(args.db) as saver:
+        first = _get_checkpoint(saver, args.thread, args.ns, args.a)
+        second = _get_checkpoint(saver, args.thread, args.ns, args.b)
+    diff = diff_values(
+        channel_values(first.checkpoint, args.all), channel_values(second.checkpoint, args.all)
+    )
+    data = {"thread_id": args.thread, "from": args.a, "to": args.b, **diff}
+    lines = [f"{args.a} -> {args.b}"]
+    for name, value in diff["added"].items():
+        lines.append(f"+ {name}:")
+        lines.extend(_format_value(value, "    "))
+    for name, value in diff["removed"].items():
+        lines.append(f"- {name}:")
+        lines.extend(_format_value(value, "    "))
+    for name, change in diff["changed"].items():
+        if "appended" in change:
+            lines.append(f"~ {name}: appended {len(change['appended'])}")
+            lines.extend(_format_value(change["appended"], "    + "))
+        else:
+            lines.append(f"~ {name}:")
+            lines.extend(_format_value(change["before"], "    - "))
+            lines.extend(_format_value(change["after"], "    + "))
+    if len(lines) == 1:
+        lines.append("no channel changed")
+    _emit(args, data, lines)
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with open_read_only(args.db) as saver, Progress("measuring"):
+        stats = saver.stats(args.top)
+        size = saver.db_size()
+    data = {**stats, "db_size": size}
+    lines = [
+        f"threads      {stats['threads']}",
+        f"checkpoints  {stats['checkpoints']}",
+        f"writes       {stats['writes']}",
+        f"data         {human_bytes(stats['data_bytes'])}",
+        f"on disk      {human_bytes(size)}",
+    ]
+    if stats["largest_threads"]:
+        lines += ["", "largest threads:"]
+        lines += _table(
+            ("THREAD", "CHECKPOINTS", "WRITES", "SIZE", "LAST CHECKPOINT AT"),
+            [
+                (
+                    t["thread_id"],
+                    t["checkpoints"],
+                    t["writes"],
+                    human_bytes(t["bytes"]),
+                    t["latest_created_at"] or "-",
+                )
+                for t in stats["largest_threads"]
+            ],
+        )
+    _emit(args, data, lines)
+    return EXIT_OK
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    older_than = parse_duration(args.older_than)
+    size_before = _file_size(_existing_file(args.db))
+    # A dry run reads only, so it never touches the file.
+    opener = open_read_only if args.dry_run else open_writable
+    with opener(args.db) as saver, Progress("cleaning up"):
+        try:
+            counts = saver.cleanup(
+                older_than,
+                keep_latest=args.keep_latest,
+                dry_run=args.dry_run,
+                vacuum=args.vacuum,
+            )
+        except sqlite3.OperationalError as exc:
+            if not (args.dry_run and "created_at" in str(exc)):
+                raise
+            raise CLIError(
+                f"{args.db} was written by SqliteSaver and has no creation times yet, "
+                "so a read-only dry run cannot date its checkpoints; a cleanup without "
+                "--dry-run adds them first (from each checkpoint id's timestamp)"
+            ) from None
+    data = {
+        **counts,
+        "dry_run": args.dry_run,
+        "db_size_before": size_before,
+        "db_size_after": _file_size(args.db),
+    }
+    verb = "would delete" if args.dry_run else "deleted"
+    lines = [f"{verb} {counts['checkpoints']} checkpoints and {counts['writes']} writes"]
+    if args.vacuum and not args.dry_run:
+        lines.append(f"size {human_bytes(size_before)} -> {human_bytes(data['db_size_after'])}")
+    _emit(args, data, lines)
+    return EXIT_OK
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    size_before = _file_size(_existing_file(args.db))
+    with open_writable(args.db) as saver, Progress("vacuuming"):
+        saver.vacuum()
+    size_after = _file_size(args.db)
+    data = {"db_size_before": size_before, "db_size_after": size_after}
+    freed = max(0, size_before - size_after)
+    lines = [
+        f"size {human_bytes(size_before)} -> {human_bytes(size_after)} ({human_bytes(freed)} freed)"
+    ]
+    _emit(args, data, lines)
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    if os.path.exists(args.target) and not args.force:
+        raise CLIError(f"{args.target} already exists (use --force to overwrite it)")
+    with open_read_only(args.db) as saver, Progress("backing up"):
+        saver.stats(0)  # a clear error before creating the target for a foreign file
+        saver.backup(args.target)
+    data = {"target": args.target, "bytes": _file_size(args.target)}
+    _emit(args, data, [f"backed up {args.db} to {args.target} ({human_bytes(data['bytes'])})"])
+    return EXIT_OK
+
+
+def _nox_command() -> list[str]:
+    nox = shutil.which("nox")
+    if nox is not None:
+        return [nox]
+    if importlib.util.find_spec("nox") is not None:
+        return [sys.executable, "-m", "nox"]
+    raise CLIError("nox is not installed: pip install nox (or run `make bench`)")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if not (Path.cwd() / "noxfile.py").is_file():
+        raise CLIError(
+            "bench runs the benchmarks of a fast-langgraph source checkout: run it from "
+            "the repository root (where noxfile.py is)"
+        )
+    command = [*_nox_command(), "-s", "bench"]
+    if args.bench_args:
+        command += ["--", *args.bench_args]
+    if not args.json:
+        return subprocess.call(command)
+    # With --json, stdout is reserved for the JSON result: nox's output goes to stderr.
+    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    sys.stderr.write(finished.stdout)
+    returncode = finished.returncode
+    _emit(args, {"command": command, "returncode": returncode}, [])
+    return returncode
+
+
+# -- argument parsing -----------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fast-langgraph",
+        description="Inspect and maintain a LangGraph SQLite checkpoint database "
+        "(fast-langgraph or SqliteSaver files).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Any, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def database(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("db", metavar="DB", help="the SQLite checkpoint file")
+
+    def namespace(sub: argparse.ArgumentParser, default: str | None) -> None:
+        sub.add_argument(
+            "--ns",
+            default=default,
+            metavar="NS",
+            help="checkpoint namespace (subgraphs)" + ("" if default is None else "; default ''"),
+        )
+
+    def internal(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--all",
+            action="store_true",
+            help="include LangGraph's internal channels (__*, branch:*)",
+        )
+
+    sub = command("threads", cmd_threads, "list threads, most recent activity first")
+    database(sub)
+
+    sub = command("history", cmd_history, "list a thread's checkpoints, newest first")
+    database(sub)
+    sub.add_argument("thread", metavar="THREAD")
+    namespace(sub, None)
+    sub.add_argument("--limit", type=int, default=None, help="at most this many checkpoints")
+
+    sub = command("show", cmd_show, "show the state at a checkpoint (default: the latest)")
+    database(sub)
+    sub.add_argument("thread", metavar="THREAD")
+    sub.add_argument("checkpoint", metavar="CHECKPOINT", nargs="?", default=None)
+    namespace(sub, "")
+    internal(sub)
+
+    sub = command("diff", cmd_diff, "what changed in the channel values from checkpoint A to B")
+    database(sub)
+    sub.add_argument("thread", metavar="THREAD")
+    sub.add_argument("a", metavar="A")
+    sub.add_argument("b", metavar="B")
+    namespace(sub, "")
+    internal(sub)
+
+    sub = command("stats", cmd_stats, "counts and sizes, largest threads first")
+    database(sub)
+    sub.add_argument("--top", type=int, default=10, help="how many threads to list (default 10)")
+
+    sub = command("cleanup", cmd_cleanup, "delete checkpoints older than a duration")
+    database(sub)
+    sub.add_argument(
+        "--older-than",
+        required=True,
+        metavar="DURATION",
+        help="age such as 30d, 12h, 90m, 45s, 2w or 1d12h",
+    )
+    sub.add_argument(
+        "--keep-latest",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep each thread's newest checkpoint however old (default: yes)",
+    )
+    sub.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    sub.add_argument("--vacuum", action="store_true", help="vacuum afterwards")
+
+    sub = command("vacuum", cmd_vacuum, "rebuild the file to give freed space back to the disk")
+    database(sub)
+
+    sub = command("backup", cmd_backup, "copy a live database (SQLite online backup)")
+    database(sub)
+    sub.add_argument("target", metavar="TARGET", help="the copy to write")
+    sub.add_argument("--force", action="store_true", help="overwrite TARGET if it exists")
+
+    sub = command("bench", cmd_bench, "run the benchmarks (nox -s bench) from a source checkout")
+    sub.add_argument(
+        "bench_args",
+        nargs="*",
+        metavar="ARGS",
+        help="passed on to the benchmarks, after --: fast-langgraph bench -- --smoke",
+    )
+    return parser
+
+
+def _explain(exc: sqlite3.Error, db: str | None) -> str:
+    message = str(exc)
+    where = f"{db}: " if db else ""
+    if "file is not a database" in message:
+        return f"{where}not a SQLite database"
+    if "no such table" in message:
+        return f"{where}not a checkpoint database (it has no checkpoints table)"
+    if "unable to open database" in message:
+        return f"{where}cannot open the database ({message})"
+    return f"{where}database error: {message}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (the console script exits with it)."""
+    # Warnings from LangGraph (e.g. a type it refuses to decode) as one line each.
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    args = build_parser().parse_args(argv)
+    db = getattr(args, "db", None)
+    try:
+        return int(args.handler(args))
+    except CLIError as exc:
+        print(f"fast-langgraph: error: {exc}", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(f"fast-langgraph: error: {_explain(exc, db)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("fast-langgraph: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `fast-langgraph history DB T | head`: the reader left; not an error.
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # never a traceback: one line that says what failed
+        print(f"fast-langgraph: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

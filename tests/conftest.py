@@ -1,0 +1,262 @@
+"""Shared fixtures, and the guard that the suite really runs the implementation asked for.
+
+nox sets FAST_LANGGRAPH_IMPL (rust or pure) and, for the pure engine,
+FAST_LANGGRAPH_EXPECT_COMPILED (1 or 0). When they are set and the loaded
+implementation differs, the session fails before any test runs: a suite that
+silently tested the wrong engine would prove nothing.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.channels.delta import DeltaChannel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.types import Send, interrupt
+
+import fast_langgraph
+from fast_langgraph import RustSQLiteCheckpointer
+
+# FAST_LANGGRAPH_IMPL value -> the `__impl__` names that satisfy it.
+ACCEPTED_IMPLEMENTATIONS = {"rust": ("rust",), "pure": ("pure", "pure-compiled")}
+
+
+def implementation_mismatch(
+    requested: str, expect_compiled: str, loaded: str
+) -> str | None:
+    """Why `loaded` does not satisfy the environment, or None when it does."""
+    requested = requested.strip().lower()
+    if requested:
+        accepted = ACCEPTED_IMPLEMENTATIONS.get(requested)
+        if accepted is None:
+            return f"FAST_LANGGRAPH_IMPL={requested!r} is not one of rust, pure"
+        if loaded not in accepted:
+            return f"FAST_LANGGRAPH_IMPL={requested} but fast_langgraph.__impl__ is {loaded!r}"
+    expect_compiled = expect_compiled.strip()
+    if expect_compiled in ("0", "1"):
+        if not loaded.startswith("pure"):
+            return (
+                f"FAST_LANGGRAPH_EXPECT_COMPILED={expect_compiled} only applies to the pure "
+                f"engine, but {loaded!r} is loaded"
+            )
+        compiled = loaded == "pure-compiled"
+        if compiled != (expect_compiled == "1"):
+            return (
+                f"FAST_LANGGRAPH_EXPECT_COMPILED={expect_compiled} but the loaded pure "
+                f"engine is {'compiled' if compiled else 'interpreted'} ({loaded!r})"
+            )
+    elif expect_compiled:
+        return f"FAST_LANGGRAPH_EXPECT_COMPILED={expect_compiled!r} must be 1 or 0"
+    return None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    module = Path(fast_langgraph.__file__).parent
+    return [
+        f"fast-langgraph implementation: {fast_langgraph.__impl__} "
+        f"(fast_langgraph {fast_langgraph.__version__} from {module})",
+        f"FAST_LANGGRAPH_IMPL={os.environ.get('FAST_LANGGRAPH_IMPL', '')!r} "
+        f"FAST_LANGGRAPH_EXPECT_COMPILED={os.environ.get('FAST_LANGGRAPH_EXPECT_COMPILED', '')!r}",
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    reason = implementation_mismatch(
+        os.environ.get("FAST_LANGGRAPH_IMPL", ""),
+        os.environ.get("FAST_LANGGRAPH_EXPECT_COMPILED", ""),
+        fast_langgraph.__impl__,
+    )
+    if reason is not None:
+        pytest.exit(f"wrong implementation loaded: {reason}", returncode=3)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A database file that does not exist yet, in a fresh folder."""
+    return tmp_path / "checkpoints.db"
+
+
+@pytest.fixture
+def file_saver(db_path: Path) -> Iterator[RustSQLiteCheckpointer]:
+    with RustSQLiteCheckpointer.from_conn_string(str(db_path)) as saver:
+        yield saver
+
+
+@pytest.fixture
+def memory_saver() -> Iterator[RustSQLiteCheckpointer]:
+    with RustSQLiteCheckpointer.from_conn_string(":memory:") as saver:
+        yield saver
+
+
+@pytest.fixture(params=["file", "memory"])
+def saver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RustSQLiteCheckpointer]:
+    """A fresh saver, once on a file and once on ":memory:"."""
+    target = str(tmp_path / "checkpoints.db") if request.param == "file" else ":memory:"
+    with RustSQLiteCheckpointer.from_conn_string(target) as fresh:
+        yield fresh
+
+
+def dump_tables(path: Path | str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the checkpoint tables, in a stable order, for before/after comparisons."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {
+            table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            for table in ("checkpoints", "writes")
+        }
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def table_dump() -> object:
+    """`dump_tables` for tests (conftest is not imported as a module)."""
+    return dump_tables
+
+
+# -- graphs shared by the sync and async graph tests ----------------------------------------
+# Real LangGraph graphs with LangChain messages and no LLM: each node answers deterministically.
+
+
+
+class ChatState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class ApprovalState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    approved: bool
+
+
+class FanOutState(TypedDict, total=False):
+    topics: list[str]
+    results: Annotated[list[str], operator.add]
+
+
+def concatenate(state: list[str], batches: Any) -> list[str]:
+    """A DeltaChannel reducer: batching-invariant list concatenation."""
+    merged = list(state)
+    for batch in batches:
+        merged.extend(batch)
+    return merged
+
+
+class DeltaChatState(TypedDict, total=False):
+    log: Annotated[list[str], DeltaChannel(concatenate, snapshot_frequency=2)]
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _reply(state: ChatState) -> dict[str, Any]:
+    return {"messages": [AIMessage(f"you said: {state['messages'][-1].content}")]}
+
+
+async def _areply(state: ChatState) -> dict[str, Any]:
+    return _reply(state)
+
+
+class GraphBuilders:
+    """Builders for the graphs the graph tests run (sync and async nodes)."""
+
+    @staticmethod
+    def chat(saver: BaseCheckpointSaver[Any], *, use_async: bool = False) -> Any:
+        """START -> reply: echoes the last message."""
+        builder = StateGraph(ChatState)
+        builder.add_node("reply", _areply if use_async else _reply)
+        builder.add_edge(START, "reply")
+        return builder.compile(checkpointer=saver)
+
+    @staticmethod
+    def approval(saver: BaseCheckpointSaver[Any]) -> Any:
+        """START -> ask (interrupts for a yes/no) -> reply."""
+
+        def ask(state: ApprovalState) -> dict[str, Any]:
+            answer = interrupt({"question": f"approve {state['messages'][-1].content}?"})
+            return {"approved": answer == "yes", "messages": [AIMessage(f"answer: {answer}")]}
+
+        builder = StateGraph(ApprovalState)
+        builder.add_node("ask", ask)
+        builder.add_node("reply", _reply)
+        builder.add_edge(START, "ask")
+        builder.add_edge("ask", "reply")
+        return builder.compile(checkpointer=saver)
+
+    @staticmethod
+    def with_subgraph(saver: BaseCheckpointSaver[Any]) -> Any:
+        """START -> child (a subgraph that interrupts) -> reply."""
+
+        def inner(state: ChatState) -> dict[str, Any]:
+            answer = interrupt("child asks")
+            return {"messages": [AIMessage(f"child heard {answer}")]}
+
+        child_builder = StateGraph(ChatState)
+        child_builder.add_node("inner", inner)
+        child_builder.add_edge(START, "inner")
+        builder = StateGraph(ChatState)
+        builder.add_node("child", child_builder.compile())
+        builder.add_node("reply", _reply)
+        builder.add_edge(START, "child")
+        builder.add_edge("child", "reply")
+        return builder.compile(checkpointer=saver)
+
+    @staticmethod
+    def fan_out(saver: BaseCheckpointSaver[Any]) -> Any:
+        """START -Send-> research (once per topic), results gathered with operator.add."""
+
+        def research(task: dict[str, str]) -> dict[str, Any]:
+            return {"results": [f"notes on {task['topic']}"]}
+
+        def dispatch(state: FanOutState) -> list[Send]:
+            return [Send("research", {"topic": topic}) for topic in state["topics"]]
+
+        builder = StateGraph(FanOutState)
+        builder.add_node("research", research)
+        builder.add_conditional_edges(START, dispatch, ["research"])
+        return builder.compile(checkpointer=saver)
+
+    @staticmethod
+    def delta(saver: BaseCheckpointSaver[Any]) -> Any:
+        """START -> reply -> audit; `log` is a DeltaChannel snapshotted every 2 updates."""
+
+        def reply(state: DeltaChatState) -> dict[str, Any]:
+            heard = state["messages"][-1].content
+            return {"messages": [AIMessage(f"you said: {heard}")], "log": [f"replied to {heard}"]}
+
+        def audit(state: DeltaChatState) -> dict[str, Any]:
+            return {"log": [f"audited {len(state['messages'])}"]}
+
+        builder = StateGraph(DeltaChatState)
+        builder.add_node("reply", reply)
+        builder.add_node("audit", audit)
+        builder.add_edge(START, "reply")
+        builder.add_edge("reply", "audit")
+        return builder.compile(checkpointer=saver)
+
+
+def delta_log(turns: list[str]) -> list[str]:
+    """The DeltaChatState log after sending `turns` one per invoke."""
+    log: list[str] = []
+    for number, text in enumerate(turns, start=1):
+        log += [f"user: {text}", f"replied to {text}", f"audited {2 * number}"]
+    return log
+
+
+def human(text: str) -> HumanMessage:
+    return HumanMessage(text)
+
+
+def contents(messages: list[AnyMessage]) -> list[str]:
+    return [str(m.content) for m in messages]
+
+
+@pytest.fixture
+def graphs() -> type[GraphBuilders]:
+    return GraphBuilders

@@ -1,0 +1,112 @@
+"""LangGraph's official checkpointer conformance suite, run against our saver.
+
+`langgraph-checkpoint-conformance` drives the async methods only (the sync twins
+are covered by test_sync_contract.py). Every capability must be detected and
+pass: nothing may be skipped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+from langgraph.checkpoint.conformance.report import CapabilityReport
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from fast_langgraph import RustSQLiteCheckpointer
+
+CAPABILITIES = (
+    "put",
+    "put_writes",
+    "get_tuple",
+    "list",
+    "delete_thread",
+    "delete_for_runs",
+    "copy_thread",
+    "prune",
+)
+AES_KEY = b"0123456789abcdef0123456789abcdef"
+
+SaverFactory = Callable[[], RustSQLiteCheckpointer]
+
+
+def assert_full_conformance(report: CapabilityReport) -> None:
+    report.print_report()
+    for capability in CAPABILITIES:
+        result = report.results.get(capability)
+        assert result is not None, f"{capability}: not run"
+        assert result.detected, f"{capability}: not detected"
+        assert result.tests_skipped == 0, f"{capability}: {result.tests_skipped} skipped"
+        assert result.tests_failed == 0, f"{capability}: {result.failures}"
+        assert result.tests_passed > 0, f"{capability}: no test ran"
+        assert result.passed is True, capability
+    assert report.passed_all()
+    assert report.conformance_level() == "FULL"
+
+
+async def run_suite(name: str, make_saver: SaverFactory) -> CapabilityReport:
+    @checkpointer_test(name=name)
+    async def fresh_saver() -> AsyncIterator[RustSQLiteCheckpointer]:
+        saver = make_saver()
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    return await validate(fresh_saver)
+
+
+def fresh_files(tmp_path: Path) -> Callable[[], str]:
+    """A new database path on every call: each capability suite gets an empty file."""
+    counter = itertools.count()
+    return lambda: str(tmp_path / f"conformance-{next(counter)}.db")
+
+
+async def test_file_saver_passes_every_capability(tmp_path: Path) -> None:
+    next_path = fresh_files(tmp_path)
+    report = await run_suite("file", lambda: RustSQLiteCheckpointer(next_path()))
+    assert_full_conformance(report)
+
+
+async def test_memory_saver_passes_every_capability() -> None:
+    report = await run_suite("memory", lambda: RustSQLiteCheckpointer(":memory:"))
+    assert_full_conformance(report)
+
+
+async def test_encrypted_serde_saver_passes_every_capability(tmp_path: Path) -> None:
+    next_path = fresh_files(tmp_path)
+
+    def encrypted() -> RustSQLiteCheckpointer:
+        serde = EncryptedSerializer.from_pycryptodome_aes(key=AES_KEY)
+        return RustSQLiteCheckpointer(next_path(), serde=serde)
+
+    report = await run_suite("encrypted", encrypted)
+    assert_full_conformance(report)
+
+
+@pytest.fixture
+def strict_clone_factory(tmp_path: Path) -> SaverFactory:
+    """Savers as `compile()` makes them under LANGGRAPH_STRICT_MSGPACK: a `with_allowlist` clone."""
+    next_path = fresh_files(tmp_path)
+
+    def strict_clone() -> RustSQLiteCheckpointer:
+        strict = JsonPlusSerializer(allowed_msgpack_modules=None)
+        original = RustSQLiteCheckpointer(next_path(), serde=strict)
+        clone = original.with_allowlist([("tests.made_up_module", "MadeUpType")])
+        assert clone is not original
+        assert clone.serde is not original.serde
+        assert isinstance(clone, RustSQLiteCheckpointer)
+        return clone
+
+    return strict_clone
+
+
+async def test_strict_msgpack_clone_passes_every_capability(
+    strict_clone_factory: SaverFactory,
+) -> None:
+    report = await run_suite("strict-msgpack", strict_clone_factory)
+    assert_full_conformance(report)

@@ -1,0 +1,160 @@
+"""Every example in README.md and docs/*.md runs, so the user guide cannot rot.
+
+What is collected, one pytest case each (id = `file:line` of the opening fence):
+- ```python blocks: written to `example.py` in a fresh temporary directory and run
+  there as `python example.py` in a new process, so relative paths such as
+  "checkpoints.db" land in that directory. Any exception (or a non-zero exit) fails.
+  A block fenced ```python no-run is skipped: reserved for code that cannot run here.
+- ```console blocks containing lines that start with `$ fast-langgraph`: they show
+  the command line tool working on the database an example just made, so the
+  nearest ```python block above them in the same file runs first, in the same
+  directory; then each `$ fast-langgraph ...` line runs in turn and must exit 0.
+  Other lines (output, comments, other commands) are ignored.
+
+The examples run with this interpreter and the environment of the test run
+(`FAST_LANGGRAPH_IMPL` included), relative PYTHONPATH entries made absolute.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+DOC_FILES: Final = [*sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "README.md"]
+EXAMPLE_TIMEOUT_SECONDS: Final = 120
+CLI_PREFIX: Final = "$ fast-langgraph"
+# Runs the console script's entry point without needing it installed on PATH.
+CLI_RUNNER: Final = (
+    "import sys; from fast_langgraph.cli import main; "
+    "sys.argv[0] = 'fast-langgraph'; sys.exit(main())"
+)
+# An opening fence, possibly indented (inside a list item): its language and options.
+FENCE_OPEN: Final = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^`]*)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    line: int  # 1-based line of the opening fence
+    language: str  # "python" or "console"
+    options: tuple[str, ...]  # words after the language, e.g. ("no-run",)
+    code: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.relative_to(REPO_ROOT)}:{self.line}"
+
+
+def _blocks(path: Path) -> list[Block]:
+    """Fenced code blocks of a Markdown file, in order."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        opening = FENCE_OPEN.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        words = opening["info"].split()
+        indent = opening["indent"]
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and lines[i].strip() != "```":
+            body.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i])
+            i += 1
+        if words:
+            code = textwrap.dedent("\n".join(body)) + "\n"
+            start = i - len(body)  # 1-based line of the opening fence
+            blocks.append(Block(path, start, words[0], tuple(words[1:]), code))
+        i += 1  # past the closing fence
+    return blocks
+
+
+def _cli_commands(block: Block) -> list[list[str]]:
+    return [
+        shlex.split(line.strip()[2:])[1:]
+        for line in block.code.splitlines()
+        if line.strip().startswith(CLI_PREFIX + " ") or line.strip() == CLI_PREFIX
+    ]
+
+
+def _collect() -> list[tuple[Block, Block | None]]:
+    """(block to run, python block to run before it) for every runnable block."""
+    cases: list[tuple[Block, Block | None]] = []
+    for path in DOC_FILES:
+        if not path.exists():
+            continue
+        last_python: Block | None = None
+        for block in _blocks(path):
+            if block.language == "python":
+                cases.append((block, None))
+                if "no-run" not in block.options:
+                    last_python = block
+            elif block.language == "console" and _cli_commands(block):
+                cases.append((block, last_python))
+    return cases
+
+
+CASES: Final = _collect()
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    entries = [e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
+    env["PYTHONPATH"] = os.pathsep.join(str(Path(e).resolve()) for e in entries)
+    return env
+
+
+def _run(command: list[str], cwd: Path, what: str) -> None:
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=EXAMPLE_TIMEOUT_SECONDS,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{what} exited with {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}",
+            pytrace=False,
+        )
+
+
+def _run_python(block: Block, cwd: Path) -> None:
+    script = cwd / "example.py"
+    script.write_text(block.code, encoding="utf-8")
+    _run([sys.executable, str(script)], cwd, f"example {block.id}")
+
+
+def test_docs_have_examples() -> None:
+    # Guards the collector itself: a parsing bug must not silently run nothing.
+    assert sum(1 for block, _ in CASES if block.language == "python") >= 10
+
+
+@pytest.mark.parametrize(("block", "setup"), CASES, ids=[block.id for block, _ in CASES])
+def test_example_runs(block: Block, setup: Block | None, tmp_path: Path) -> None:
+    if "no-run" in block.options:
+        pytest.skip("fenced as no-run: cannot run in a test")
+    if block.language == "python":
+        _run_python(block, tmp_path)
+        return
+    if setup is not None:
+        _run_python(setup, tmp_path)
+    for args in _cli_commands(block):
+        _run(
+            [sys.executable, "-c", CLI_RUNNER, *args],
+            tmp_path,
+            f"`fast-langgraph {shlex.join(args)}` of {block.id}",
+        )
