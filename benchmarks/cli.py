@@ -10,6 +10,8 @@ import sys
 
 from benchmarks import report, runner
 
+DEFAULT_OUT = os.path.join("docs", "benchmarks.md")
+
 
 def _python_for(values: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
@@ -30,27 +32,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Side-by-side benchmark of fast-langgraph against langgraph's savers.",
     )
     parser.add_argument(
-        "--smoke", action="store_true",
+        "--smoke",
+        action="store_true",
         help="tiny sizes and counts: exercises every code path in seconds (for CI)",
     )
     parser.add_argument(
-        "--out", default=None,
-        help="write the markdown report here (and the chart beside it as .png)",
+        "--out",
+        default=None,
+        help="write the markdown report here and the chart beside it as .png "
+        f"(default: {DEFAULT_OUT} for a full run; smoke runs print to stdout)",
     )
     parser.add_argument("--save", default=None, help="save the results as JSON")
     parser.add_argument(
         "--compare", default=None, help="a saved results JSON to compare this run with"
     )
     parser.add_argument(
-        "--impl", action="append", choices=list(runner.IMPL_ENV), default=None,
+        "--impl",
+        action="append",
+        choices=list(runner.IMPL_ENV),
+        default=None,
         help="our implementation(s) to measure (default: rust and pure, whichever load)",
     )
     parser.add_argument(
-        "--python-for", action="append", default=[], metavar="IMPL=PYTHON",
+        "--python-for",
+        action="append",
+        default=[],
+        metavar="IMPL=PYTHON",
         help="run that implementation's worker with this interpreter (e.g. another venv)",
     )
     parser.add_argument(
-        "--phase", action="append", choices=list(runner.PHASES), default=None,
+        "--phase",
+        action="append",
+        choices=list(runner.PHASES),
+        default=None,
         help="run only these phases (default: all)",
     )
     return parser.parse_args(argv)
@@ -59,6 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     python_for = _python_for(args.python_for)
+    out = args.out or (None if args.smoke else os.path.join(runner.REPO_ROOT, DEFAULT_OUT))
     impls = list(args.impl or runner.DEFAULT_IMPLS)
     impls += [impl for impl in python_for if impl not in impls]
     command = "python -m benchmarks " + " ".join(
@@ -79,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.save, "w") as target:
             json.dump(results, target, indent=1)
         runner.log(f"results saved to {args.save}")
-    markdown = report.render(results, baseline, args.out)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as target:
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    markdown = report.render(results, baseline, out)
+    if out:
+        with open(out, "w") as target:
             target.write(markdown)
-        runner.log(f"report written to {args.out}")
+        runner.log(f"report written to {out}")
     else:
         print(markdown)
     return 1 if results["errors"] else 0

@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fast_langgraph_rs import _native
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-from fast_langgraph_rs import _native
 
 
 def conversation_turn(index: int) -> list[BaseMessage]:
@@ -37,7 +36,11 @@ def conversation_turn(index: int) -> list[BaseMessage]:
             tool_calls=[
                 {"name": "get_weather", "args": {"city": "Paris", "days": 2}, "id": call_id}
             ],
-            usage_metadata={"input_tokens": 120 + index, "output_tokens": 18, "total_tokens": 138 + index},
+            usage_metadata={
+                "input_tokens": 120 + index,
+                "output_tokens": 18,
+                "total_tokens": 138 + index,
+            },
             response_metadata={"model_name": "gpt-4o-mini", "finish_reason": "tool_calls"},
         ),
         ToolMessage(
@@ -50,7 +53,11 @@ def conversation_turn(index: int) -> list[BaseMessage]:
             "Today in Paris it is cloudy with a high of 14 C; tomorrow brings rain and 11 C. "
             "Take an umbrella if you go out tomorrow afternoon.",
             id=f"ai-{index}-answer",
-            usage_metadata={"input_tokens": 180 + index, "output_tokens": 40, "total_tokens": 220 + index},
+            usage_metadata={
+                "input_tokens": 180 + index,
+                "output_tokens": 40,
+                "total_tokens": 220 + index,
+            },
             response_metadata={"model_name": "gpt-4o-mini", "finish_reason": "stop"},
         ),
     ]
@@ -100,8 +107,16 @@ def main() -> None:
 
     print(f"state: {len(checkpoint['channel_values']['messages'])} messages, {len(blob)} bytes")
     rows = [
-        ("dumps", lambda: serde.dumps_typed(checkpoint), lambda: _native._codec_dumps(serde, checkpoint)),
-        ("loads", lambda: serde.loads_typed((tag, blob)), lambda: _native._codec_loads(serde, tag, blob)),
+        (
+            "dumps",
+            lambda: serde.dumps_typed(checkpoint),
+            lambda: _native._codec_dumps(serde, checkpoint),
+        ),
+        (
+            "loads",
+            lambda: serde.loads_typed((tag, blob)),
+            lambda: _native._codec_loads(serde, tag, blob),
+        ),
     ]
     for name, reference, native in rows:
         reference_time = median_seconds(reference, args.repeat)

@@ -165,9 +165,7 @@ def _our_saver(path: str, durability: str) -> BaseCheckpointSaver[Any]:
     return RustSQLiteCheckpointer(path)
 
 
-def open_saver(
-    kind: str, path: str, loop: asyncio.AbstractEventLoop
-) -> BaseCheckpointSaver[Any]:
+def open_saver(kind: str, path: str, loop: asyncio.AbstractEventLoop) -> BaseCheckpointSaver[Any]:
     """Open contender `kind` on the database file `path` (async ones on `loop`)."""
     openers: dict[str, Callable[[], BaseCheckpointSaver[Any]]] = {
         "sqlite": lambda: _sqlite_saver(path, None),

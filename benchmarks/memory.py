@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+
 from langchain_core.runnables import RunnableConfig
 
 from benchmarks.contenders import close_saver, open_saver

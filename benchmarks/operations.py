@@ -74,7 +74,9 @@ class OperationBench:
         self.put_heads: dict[str, RunnableConfig] = {}
         self.list_ids: dict[str, list[str]] = {}
 
-    def _next_puts(self, size: str, thread_id: str, count: int, head: RunnableConfig) -> list[Thunk]:
+    def _next_puts(
+        self, size: str, thread_id: str, count: int, head: RunnableConfig
+    ) -> list[Thunk]:
         """`count` chained puts on `thread_id` after `head`; configs are known in advance."""
         state = state_of(size)
         thunks: list[Thunk] = []
@@ -170,7 +172,9 @@ class FloorBench:
     def _serialized(self, size: str) -> tuple[str, bytes]:
         if size not in self.serialized:
             state = state_of(size)
-            checkpoint = state.checkpoint(lambda current, _: 1 if current is None else current + 1, 0)
+            checkpoint = state.checkpoint(
+                lambda current, _: 1 if current is None else current + 1, 0
+            )
             self.serialized[size] = self.serde.dumps_typed(checkpoint)
         return self.serialized[size]
 

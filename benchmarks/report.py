@@ -47,16 +47,18 @@ def number(value: float) -> str:
 
 
 def spread(summary: dict[str, Any], kind: str = "iqr") -> str:
-    low, high = (summary["q1"], summary["q3"]) if kind == "iqr" else (summary["min"], summary["max"])
-    return f"{number(summary['median'])} [{number(low)}–{number(high)}]"
+    low, high = (
+        (summary["q1"], summary["q3"]) if kind == "iqr" else (summary["min"], summary["max"])
+    )
+    return f"{number(summary['median'])} [{number(low)}-{number(high)}]"
 
 
 def times(ratio: float | None) -> str:
     if ratio is None:
-        return "–"
+        return "-"
     if ratio == float("inf"):
         return "∞ (no measurable overhead)"
-    return f"{ratio:.2f}×"
+    return f"{ratio:.2f}x"
 
 
 def ratio_of(reference: dict[str, Any] | None, other: dict[str, Any] | None) -> float | None:
@@ -69,7 +71,7 @@ def ratio_of(reference: dict[str, Any] | None, other: dict[str, Any] | None) -> 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + [""]
+    return [*lines, ""]
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ class View:
     def sizes(self) -> list[str]:
         return list(self.results["meta"]["plan"]["sizes"])
 
-    def speedup(self, op: str, size: str, name: str, equal_durability: bool = False) -> float | None:
+    def speedup(
+        self, op: str, size: str, name: str, equal_durability: bool = False
+    ) -> float | None:
         reference = REFERENCE
         contender = self.contender(name)
         if equal_durability and contender is not None and contender["durability"] == "NORMAL":
@@ -143,57 +147,86 @@ def targets(view: View) -> list[Target]:
     def ratio(op: str, name: str | None, equal: bool = False) -> float | None:
         return None if name is None else view.speedup(op, size, name, equal)
 
-    found.append(_at_least(f"rust put at {size} ≥ 4× SqliteSaver (defaults)", ratio("put", rust), 4))
-    found.append(_at_least(
-        f"rust get_tuple at {size} ≥ 3× SqliteSaver", ratio("get_tuple_latest", rust), 3
-    ))
-    found.append(_at_least(
-        f"rust list(limit=10) at {size} ≥ 3× SqliteSaver", ratio("list_limit_10", rust), 3
-    ))
-    found.append(_at_least(
-        f"rust put at {size} ≥ 1.3× SqliteSaver at equal durability (both FULL)",
-        ratio("put", rust and f"{rust} (full)"), 1.3,
-    ))
-    for workload, goal, words in (("growing", 5.0, "growing conversation"), ("threads", 2.5, "50 threads")):
+    found.append(
+        _at_least(f"rust put at {size} ≥ 4x SqliteSaver (defaults)", ratio("put", rust), 4)
+    )
+    found.append(
+        _at_least(f"rust get_tuple at {size} ≥ 3x SqliteSaver", ratio("get_tuple_latest", rust), 3)
+    )
+    found.append(
+        _at_least(
+            f"rust list(limit=10) at {size} ≥ 3x SqliteSaver", ratio("list_limit_10", rust), 3
+        )
+    )
+    found.append(
+        _at_least(
+            f"rust put at {size} ≥ 1.3x SqliteSaver at equal durability (both FULL)",
+            ratio("put", rust and f"{rust} (full)"),
+            1.3,
+        )
+    )
+    for workload, goal, words in (
+        ("growing", 5.0, "growing conversation"),
+        ("threads", 2.5, "50 threads"),
+    ):
         value = view.overhead_ratio(workload, rust) if rust else None
-        found.append(_at_least(
-            f"rust end-to-end overhead per invoke ≤ 1/{goal:g} of SqliteSaver's ({words})", value, goal
-        ))
+        found.append(
+            _at_least(
+                f"rust end-to-end overhead per invoke ≤ 1/{goal:g} of SqliteSaver's ({words})",
+                value,
+                goal,
+            )
+        )
     label = pure if pure else "pure-compiled"
-    note = "" if label == "pure-compiled" else " (measured on interpreted pure: pure-compiled not run)"
+    note = (
+        "" if label == "pure-compiled" else " (measured on interpreted pure: pure-compiled not run)"
+    )
     for op in ("put", "list_limit_10"):
-        found.append(_at_least(
-            f"pure-compiled {op} at {size} ≥ 1.5× SqliteSaver{note}", ratio(op, pure), 1.5
-        ))
+        found.append(
+            _at_least(
+                f"pure-compiled {op} at {size} ≥ 1.5x SqliteSaver{note}", ratio(op, pure), 1.5
+            )
+        )
     worst = _worst_equal_durability(view, pure) if pure else None
-    found.append(Target(
-        f"pure-compiled never slower than SqliteSaver at equal durability{note}",
-        "not measured" if worst is None else f"slowest: {times(worst[0])} ({worst[1]})",
-        None if worst is None else worst[0] >= 1.0,
-    ))
+    found.append(
+        Target(
+            f"pure-compiled never slower than SqliteSaver at equal durability{note}",
+            "not measured" if worst is None else f"slowest: {times(worst[0])} ({worst[1]})",
+            None if worst is None else worst[0] >= 1.0,
+        )
+    )
     for name in measured:
         found.append(_scale_target(view, name))
     if rust:
         ratios = [
-            view.overhead_ratio(workload, rust, "InMemorySaver") for workload in ("growing", "threads")
+            view.overhead_ratio(workload, rust, "InMemorySaver")
+            for workload in ("growing", "threads")
         ]
         known = [r for r in ratios if r is not None]
-        found.append(Target(
-            "stretch: rust end-to-end overhead below InMemorySaver's (both workloads)",
-            " / ".join(times(r) for r in known) + " of InMemorySaver's speed" if known else "not measured",
-            None if not known else all(r > 1.0 for r in known),
-        ))
+        found.append(
+            Target(
+                "stretch: rust end-to-end overhead below InMemorySaver's (both workloads)",
+                " / ".join(times(r) for r in known) + " of InMemorySaver's speed"
+                if known
+                else "not measured",
+                None if not known else all(r > 1.0 for r in known),
+            )
+        )
     else:
-        found.append(Target("stretch: rust end-to-end overhead below InMemorySaver's", "not measured", None))
+        found.append(
+            Target("stretch: rust end-to-end overhead below InMemorySaver's", "not measured", None)
+        )
     memory = view.results.get("memory", {})
     small, large = view.results["meta"]["plan"]["memory_checkpoints"]
     for name in measured or ["rust"]:
         entry = memory.get(name)
-        found.append(Target(
-            f"{name}: RSS after {large:,} puts within 50 MB of RSS after {small:,}",
-            "not measured" if not entry else f"+{entry['growth_mb']:.1f} MB",
-            None if not entry else entry["growth_mb"] <= 50,
-        ))
+        found.append(
+            Target(
+                f"{name}: RSS after {large:,} puts within 50 MB of RSS after {small:,}",
+                "not measured" if not entry else f"+{entry['growth_mb']:.1f} MB",
+                None if not entry else entry["growth_mb"] <= 50,
+            )
+        )
     return found
 
 
@@ -213,11 +246,11 @@ def _scale_target(view: View, name: str) -> Target:
     databases = view.results.get("scale", {}).get("databases", {})
     big, small = reads.get("big", {}).get(name), reads.get("small", {}).get(name)
     count = databases.get("big", {}).get("checkpoints", 0)
-    text = f"{name}: get_tuple on {count:,} checkpoints within 2× of an almost empty database"
+    text = f"{name}: get_tuple on {count:,} checkpoints within 2x of an almost empty database"
     if not big or not small:
         return Target(text, "not measured", None)
     slowdown = big["median"] / small["median"]
-    return Target(text, f"{slowdown:.2f}× slower", slowdown <= 2.0)
+    return Target(text, f"{slowdown:.2f}x slower", slowdown <= 2.0)
 
 
 # -- sections ------------------------------------------------------------------
@@ -231,7 +264,7 @@ def _header(view: View, chart_name: str | None) -> list[str]:
         "# Benchmarks",
         "",
         "Generated by `benchmarks/` — do not edit by hand. Every figure is a median with its",
-        "spread in brackets (interquartile range for single operations, min–max for whole runs);",
+        "spread in brackets (interquartile range for single operations, min-max for whole runs);",
         "every ratio is how many times faster than langgraph's `SqliteSaver` (above 1: faster).",
         "Contenders run interleaved (round-robin within each repetition), each of our",
         "implementations in its own worker process.",
@@ -245,7 +278,9 @@ def _header(view: View, chart_name: str | None) -> list[str]:
     ]
     for name, info in meta["workers"].items():
         if name != "baseline":
-            lines.append(f"- `{name}` worker: {info['executable']} (Python {info['python']}, SQLite {info['sqlite']})")
+            lines.append(
+                f"- `{name}` worker: {info['executable']} (Python {info['python']}, SQLite {info['sqlite']})"
+            )
     for name, reason in meta.get("skipped", {}).items():
         lines.append(f"- Not measured: `{name}` — {reason}")
     lines += ["", "Durability of each row:", ""]
@@ -258,7 +293,10 @@ def _header(view: View, chart_name: str | None) -> list[str]:
     )
     if view.results.get("errors"):
         lines += ["**Errors during the run:**", ""]
-        lines += [f"- {e['where']}: `{e['error'].strip().splitlines()[-1]}`" for e in view.results["errors"]]
+        lines += [
+            f"- {e['where']}: `{e['error'].strip().splitlines()[-1]}`"
+            for e in view.results["errors"]
+        ]
         lines.append("")
     if chart_name:
         lines += [f"![speed-up over SqliteSaver]({chart_name})", ""]
@@ -272,7 +310,7 @@ def _describe(contender: dict[str, Any]) -> str:
         "async-sqlite": "langgraph AsyncSqliteSaver (aiosqlite), async API",
         "memory": "langgraph InMemorySaver",
         "ours": f"RustSQLiteCheckpointer(path), engine `{contender['worker']}`, default durability",
-        "ours-full": f"RustSQLiteCheckpointer(path, durability=\"full\"), engine `{contender['worker']}`",
+        "ours-full": f'RustSQLiteCheckpointer(path, durability="full"), engine `{contender["worker"]}`',
     }[contender["kind"]]
 
 
@@ -313,7 +351,7 @@ def _operations_section(view: View) -> list[str]:
             for size in sizes:
                 summary = view.operation(op, size, contender["name"])
                 if summary is None:
-                    cells.append("–")
+                    cells.append("-")
                 else:
                     ratio = view.speedup(op, size, contender["name"])
                     cells.append(f"{spread(summary)} · {times(ratio)}")
@@ -331,7 +369,10 @@ def _operations_section(view: View) -> list[str]:
     ]
     rows = []
     for contender in view.contenders:
-        if contender["durability"] == "memory" or contender["name"] in (REFERENCE, REFERENCE_NORMAL):
+        if contender["durability"] == "memory" or contender["name"] in (
+            REFERENCE,
+            REFERENCE_NORMAL,
+        ):
             continue
         rows.append(
             [f"`{contender['name']}`", contender["durability"]]
@@ -359,13 +400,22 @@ def _floor_section(view: View) -> list[str]:
         "SqliteSaver's put and get_tuple are repeated for the distance.",
         "",
     ]
-    rows = [[FLOOR_TITLES[op], *[spread(floor[op][size]) for size in sizes]] for op in FLOOR_OPERATIONS if op in floor]
+    rows = [
+        [FLOOR_TITLES[op], *[spread(floor[op][size]) for size in sizes]]
+        for op in FLOOR_OPERATIONS
+        if op in floor
+    ]
     for op in ("put", "get_tuple_latest"):
         for name in (REFERENCE, REFERENCE_NORMAL):
-            rows.append([
-                f"{name} {op}",
-                *[spread(s) if (s := view.operation(op, size, name)) else "–" for size in sizes],
-            ])
+            rows.append(
+                [
+                    f"{name} {op}",
+                    *[
+                        spread(s) if (s := view.operation(op, size, name)) else "-"
+                        for size in sizes
+                    ],
+                ]
+            )
     lines += table(["measure", *sizes], rows)
     return lines
 
@@ -378,10 +428,10 @@ def _e2e_section(view: View) -> list[str]:
     lines = [
         "## End to end",
         "",
-        f"A 3-node StateGraph (`add_messages`; the nodes append a tool call, a tool result and an",
-        f"answer, no LLM), {invokes} invokes. Overhead per invoke = (time with the saver − time",
+        "A 3-node StateGraph (`add_messages`; the nodes append a tool call, a tool result and an",
+        f"answer, no LLM), {invokes} invokes. Overhead per invoke = (time with the saver - time",
         "with `checkpointer=None` in the same worker and round) / invokes, in milliseconds,",
-        "median [min–max over rounds]. The no-op saver stores nothing: its overhead is",
+        "median [min-max over rounds]. The no-op saver stores nothing: its overhead is",
         "LangGraph's own checkpoint bookkeeping, the floor for any saver.",
         "",
     ]
@@ -391,13 +441,18 @@ def _e2e_section(view: View) -> list[str]:
         rows = []
         for label, entry in rows_by_label.items():
             overhead = entry["overhead_ms"]
-            rows.append([
-                f"`{label}`",
-                spread(entry["per_invoke_ms"], "range"),
-                spread(overhead, "range") if overhead else "–",
-                times(view.overhead_ratio(workload, label)) if overhead else "–",
-            ])
-        lines += table(["saver", "ms per invoke", "overhead ms per invoke", "SqliteSaver overhead ÷ this"], rows)
+            rows.append(
+                [
+                    f"`{label}`",
+                    spread(entry["per_invoke_ms"], "range"),
+                    spread(overhead, "range") if overhead else "-",
+                    times(view.overhead_ratio(workload, label)) if overhead else "-",
+                ]
+            )
+        lines += table(
+            ["saver", "ms per invoke", "overhead ms per invoke", "SqliteSaver overhead ÷ this"],
+            rows,
+        )
     return lines
 
 
@@ -410,7 +465,7 @@ def _concurrency_section(view: View) -> list[str]:
         "",
         "Writers put 4 KB checkpoints on distinct threads of one database file: threads share",
         "one saver; processes each open their own. Checkpoints per second of wall time,",
-        "median [min–max over rounds], and every error raised.",
+        "median [min-max over rounds], and every error raised.",
         "",
     ]
     for mode, entry in concurrency.items():
@@ -419,7 +474,11 @@ def _concurrency_section(view: View) -> list[str]:
         rows = []
         for name, result in entry["contenders"].items():
             rate = result["checkpoints_per_second"]
-            ratio = rate["median"] / reference["checkpoints_per_second"]["median"] if reference else None
+            ratio = (
+                rate["median"] / reference["checkpoints_per_second"]["median"]
+                if reference
+                else None
+            )
             errors = str(result["errors"])
             if result["error_examples"]:
                 errors += ": " + "; ".join(f"`{e}`" for e in result["error_examples"])
@@ -448,22 +507,38 @@ def _scale_section(view: View) -> list[str]:
         name = contender["name"]
         cells = [f"`{name}`"]
         for op in ("get_tuple_latest", "list_limit_10"):
-            b, s = reads.get(op, {}).get("big", {}).get(name), reads.get(op, {}).get("small", {}).get(name)
+            b, s = (
+                reads.get(op, {}).get("big", {}).get(name),
+                reads.get(op, {}).get("small", {}).get(name),
+            )
             cells += [
-                spread(b) if b else "–",
-                spread(s) if s else "–",
-                f"{b['median'] / s['median']:.2f}" if b and s else "–",
+                spread(b) if b else "-",
+                spread(s) if s else "-",
+                f"{b['median'] / s['median']:.2f}" if b and s else "-",
             ]
-        if len(cells) > 1 and any(c != "–" for c in cells[1:]):
+        if len(cells) > 1 and any(c != "-" for c in cells[1:]):
             rows.append(cells)
     lines += table(
-        ["saver", "get_tuple big", "get_tuple small", "big ÷ small", "list(10) big", "list(10) small", "big ÷ small"],
+        [
+            "saver",
+            "get_tuple big",
+            "get_tuple small",
+            "big ÷ small",
+            "list(10) big",
+            "list(10) small",
+            "big ÷ small",
+        ],
         rows,
     )
     lines += table(
         ["database", "checkpoints", "bytes per checkpoint, SqliteSaver file", "after our upgrade"],
         [
-            [label, f"{d['checkpoints']:,}", f"{d['bytes_per_checkpoint_sqlitesaver']:,.0f}", f"{d['bytes_per_checkpoint_ours']:,.0f}"]
+            [
+                label,
+                f"{d['checkpoints']:,}",
+                f"{d['bytes_per_checkpoint_sqlitesaver']:,.0f}",
+                f"{d['bytes_per_checkpoint_ours']:,.0f}",
+            ]
             for label, d in databases.items()
         ],
     )
@@ -474,17 +549,24 @@ def _memory_section(view: View) -> list[str]:
     memory = view.results.get("memory")
     if not memory:
         return []
-    lines = ["## Memory", "", "Resident memory of a worker putting small checkpoints in a loop.", ""]
+    lines = [
+        "## Memory",
+        "",
+        "Resident memory of a worker putting small checkpoints in a loop.",
+        "",
+    ]
     rows = []
     for name, entry in memory.items():
         small, large = entry["checkpoints"]
         rss_small, rss_large = entry["rss_bytes"]
-        rows.append([
-            f"`{name}`",
-            f"{rss_small / 2**20:.1f} MB after {small:,}",
-            f"{rss_large / 2**20:.1f} MB after {large:,}",
-            f"{entry['growth_mb']:+.1f} MB",
-        ])
+        rows.append(
+            [
+                f"`{name}`",
+                f"{rss_small / 2**20:.1f} MB after {small:,}",
+                f"{rss_large / 2**20:.1f} MB after {large:,}",
+                f"{entry['growth_mb']:+.1f} MB",
+            ]
+        )
     lines += table(["engine", "RSS", "RSS", "growth"], rows)
     return lines
 
@@ -505,8 +587,8 @@ def _comparison_section(view: View, saved: View) -> list[str]:
             cells = []
             for size in sizes:
                 now, before = view.operation(op, size, name), saved.operation(op, size, name)
-                cells.append(times(ratio_of(now, before)) if now and before else "–")
-            if any(c != "–" for c in cells):
+                cells.append(times(ratio_of(now, before)) if now and before else "-")
+            if any(c != "-" for c in cells):
                 rows.append([f"`{name}`", op, *cells])
     lines += table(["contender", "operation", *sizes], rows)
     rows = []
@@ -515,10 +597,15 @@ def _comparison_section(view: View, saved: View) -> list[str]:
             before = saved.e2e(workload, label)
             now_overhead, old_overhead = entry["overhead_ms"], before and before["overhead_ms"]
             if now_overhead and old_overhead:
-                rows.append([
-                    workload, f"`{label}`", number(now_overhead["median"]), number(old_overhead["median"]),
-                    times(ratio_of(now_overhead, old_overhead)),
-                ])
+                rows.append(
+                    [
+                        workload,
+                        f"`{label}`",
+                        number(now_overhead["median"]),
+                        number(old_overhead["median"]),
+                        times(ratio_of(now_overhead, old_overhead)),
+                    ]
+                )
     if rows:
         lines += table(["workload", "saver", "overhead ms now", "saved", "now ÷ saved"], rows)
     return lines

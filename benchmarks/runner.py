@@ -49,6 +49,7 @@ class Plan:
     writer_threads: int
     writer_processes: int
     puts_per_writer: int
+    processes_for_all: bool  # False: only SqliteSaver and our defaults (spawning is slow)
     scale_threads: int
     scale_per_thread: int
     scale_small_threads: int
@@ -73,6 +74,7 @@ FULL: Final = Plan(
     writer_threads=8,
     writer_processes=4,
     puts_per_writer=40,
+    processes_for_all=True,
     scale_threads=2_000,
     scale_per_thread=100,
     scale_small_threads=10,
@@ -94,6 +96,7 @@ SMOKE: Final = Plan(
     writer_threads=2,
     writer_processes=2,
     puts_per_writer=2,
+    processes_for_all=False,
     scale_threads=20,
     scale_per_thread=5,
     scale_small_threads=2,
@@ -303,17 +306,28 @@ class Run:
             for round_index in range(plan.e2e_rounds):
                 bare: dict[str, float] = {}
                 for worker_name, worker in self.workers.items():
-                    log(f"e2e {workload} round {round_index + 1}: checkpointer=None in {worker_name}")
-                    bare[worker_name] = worker.request(
-                        "e2e", kind=None, is_async=False, workload=workload,
-                        invokes=plan.e2e_invokes,
-                    ) / plan.e2e_invokes
+                    log(
+                        f"e2e {workload} round {round_index + 1}: checkpointer=None in {worker_name}"
+                    )
+                    bare[worker_name] = (
+                        worker.request(
+                            "e2e",
+                            kind=None,
+                            is_async=False,
+                            workload=workload,
+                            invokes=plan.e2e_invokes,
+                        )
+                        / plan.e2e_invokes
+                    )
                 per_invoke["checkpointer=None"].append(bare[BASELINE_WORKER] * 1e3)
                 for label, worker_name, kind, is_async in entries:
                     log(f"e2e {workload} round {round_index + 1}: {label}")
                     try:
                         seconds = self.workers[worker_name].request(
-                            "e2e", kind=kind, is_async=is_async, workload=workload,
+                            "e2e",
+                            kind=kind,
+                            is_async=is_async,
+                            workload=workload,
                             invokes=plan.e2e_invokes,
                         )
                     except WorkerError as exc:
@@ -334,17 +348,29 @@ class Run:
     def concurrency(self) -> None:
         plan = self.plan
         table: dict[str, dict[str, Any]] = {}
-        for mode, writers in (("threads", plan.writer_threads), ("processes", plan.writer_processes)):
+        for mode, writers in (
+            ("threads", plan.writer_threads),
+            ("processes", plan.writer_processes),
+        ):
             rates: dict[str, list[float]] = defaultdict(list)
             errors: dict[str, list[str]] = defaultdict(list)
             for round_index in range(plan.concurrency_rounds):
                 for contender in self.contenders:
                     if contender.is_async or (mode == "processes" and contender.kind == "memory"):
                         continue  # async: no threads to share; memory: nothing to share
+                    if (
+                        mode == "processes"
+                        and not plan.processes_for_all
+                        and contender.kind not in ("sqlite", "ours")
+                    ):
+                        continue
                     log(f"concurrency {writers} {mode} round {round_index + 1}: {contender.name}")
                     try:
                         outcome = self.workers[contender.worker].request(
-                            "concurrency", kind=contender.kind, mode=mode, writers=writers,
+                            "concurrency",
+                            kind=contender.kind,
+                            mode=mode,
+                            writers=writers,
                             puts=plan.puts_per_writer,
                         )
                     except WorkerError as exc:
@@ -404,8 +430,12 @@ class Run:
                         path = database["upgraded" if contender.ours else "original"]
                         try:
                             samples[contender.name] += self.workers[contender.worker].request(
-                                "scale", kind=contender.kind, is_async=contender.is_async,
-                                path=path, threads=database["threads"], op=op,
+                                "scale",
+                                kind=contender.kind,
+                                is_async=contender.is_async,
+                                path=path,
+                                threads=database["threads"],
+                                op=op,
                                 reps=plan.scale_reps,
                             )
                         except WorkerError as exc:

@@ -115,6 +115,4 @@ def copy(source: str, target: str) -> None:
 
 def file_bytes(path: str) -> int:
     """The database's size on disk, WAL included."""
-    return sum(
-        os.path.getsize(name) for name in (path, path + "-wal") if os.path.exists(name)
-    )
+    return sum(os.path.getsize(name) for name in (path, path + "-wal") if os.path.exists(name))

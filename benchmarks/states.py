@@ -39,10 +39,36 @@ ALL_SIZES: Final = tuple(SIZE_TARGETS)
 VersionMaker = Callable[[Any, None], Any]
 
 _WORDS: Final = (
-    "checkpoint graph thread state message tool agent search result answer "
-    "latency database row index query user weather invoice order shipment "
-    "summary context memory token model prompt retrieval document section"
-).split()
+    "checkpoint",
+    "graph",
+    "thread",
+    "state",
+    "message",
+    "tool",
+    "agent",
+    "search",
+    "result",
+    "answer",
+    "latency",
+    "database",
+    "row",
+    "index",
+    "query",
+    "user",
+    "weather",
+    "invoice",
+    "order",
+    "shipment",
+    "summary",
+    "context",
+    "memory",
+    "token",
+    "model",
+    "prompt",
+    "retrieval",
+    "document",
+    "section",
+)
 
 
 def _text(rng: random.Random, chars: int) -> str:

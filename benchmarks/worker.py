@@ -77,8 +77,9 @@ class Worker:
             },
         }
 
-    def operation(self, kind: str, is_async: bool, op: str, size: str, reps: int,
-                  list_thread_length: int) -> list[int]:
+    def operation(
+        self, kind: str, is_async: bool, op: str, size: str, reps: int, list_thread_length: int
+    ) -> list[int]:
         bench = self.operation_benches.get(kind)
         if bench is None:
             saver = open_saver(kind, self._path(kind), self.loop)
@@ -114,16 +115,21 @@ class Worker:
         finally:
             _remove_database(path)
 
-    def scale_read(self, kind: str, is_async: bool, path: str, threads: int, op: str,
-                   reps: int) -> list[int]:
+    def scale_read(
+        self, kind: str, is_async: bool, path: str, threads: int, op: str, reps: int
+    ) -> list[int]:
         calls = self.scale_savers.get((kind, path))
         if calls is None:
             saver = open_saver(kind, path, self.loop)
             calls = SaverCalls(saver, self.loop, is_async)
             self.scale_savers[(kind, path)] = calls
         configs = [
-            {"configurable": {"thread_id": scale.thread_name(self.rng.randrange(threads)),
-                              "checkpoint_ns": ""}}
+            {
+                "configurable": {
+                    "thread_id": scale.thread_name(self.rng.randrange(threads)),
+                    "checkpoint_ns": "",
+                }
+            }
             for _ in range(reps)
         ]
         if op == "get_tuple_latest":
@@ -178,7 +184,7 @@ def serve(requests: TextIO, answers: TextIO, workdir: str) -> None:
                 break
             try:
                 answer = {"ok": worker.handle(request)}
-            except Exception:  # noqa: BLE001 - the parent reports it and goes on
+            except Exception:  # the parent reports it and goes on
                 answer = {"error": traceback.format_exc()}
             answers.write(json.dumps(answer) + "\n")
             answers.flush()

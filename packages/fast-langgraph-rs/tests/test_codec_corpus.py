@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 import pytest
+from fast_langgraph_rs import _native
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import (
@@ -42,8 +43,6 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel
-
-from fast_langgraph_rs import _native
 
 SERDE = JsonPlusSerializer()
 CORPUS_SETTINGS = settings(
@@ -70,7 +69,7 @@ def assert_same(ours: Any, reference: Any, path: str = "value") -> None:
             assert_same(ours[key], reference[key], f"{path}[{key!r}]")
     elif isinstance(reference, (list, tuple)):
         assert len(ours) == len(reference), path
-        for index, (left, right) in enumerate(zip(ours, reference)):
+        for index, (left, right) in enumerate(zip(ours, reference, strict=True)):
             assert_same(left, right, f"{path}[{index}]")
     elif isinstance(reference, BaseModel):
         assert_same(ours.__dict__, reference.__dict__, f"{path}.__dict__")
@@ -116,7 +115,7 @@ def check_round_trip(value: Any, serde: JsonPlusSerializer = SERDE) -> None:
 
 # --- strategies --------------------------------------------------------------
 
-texts = st.text(max_size=40) | st.sampled_from(["", "é", "日本語", "😀", "a" * 40, "\x00\n\t\""])
+texts = st.text(max_size=40) | st.sampled_from(["", "é", "日本語", "😀", "a" * 40, '\x00\n\t"'])
 keys = st.text(max_size=12)
 ints = st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.sampled_from(
     [0, 127, 128, 255, 256, 65535, 65536, 2**32, -32, -33, -129, -(2**31) - 1]
@@ -125,9 +124,11 @@ floats = st.floats(allow_nan=True, allow_infinity=True)
 scalars = st.none() | st.booleans() | ints | floats | texts | st.binary(max_size=40)
 plain_data = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(keys, children, max_size=5)
-    | st.tuples(children, children),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(keys, children, max_size=5)
+        | st.tuples(children, children)
+    ),
     max_leaves=25,
 )
 json_data = st.recursive(
@@ -174,9 +175,7 @@ usage_metadata = st.none() | st.builds(
             "input_token_details": st.fixed_dictionaries(
                 {}, optional={"audio": token_counts, "cache_read": token_counts}
             ),
-            "output_token_details": st.fixed_dictionaries(
-                {}, optional={"reasoning": token_counts}
-            ),
+            "output_token_details": st.fixed_dictionaries({}, optional={"reasoning": token_counts}),
         },
     ),
 )
@@ -244,9 +243,11 @@ objects = st.one_of(
 )
 corpus = st.recursive(
     plain_data | objects,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(keys, children, max_size=4)
-    | st.dictionaries(st.integers(), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(keys, children, max_size=4)
+        | st.dictionaries(st.integers(), children, max_size=3)
+    ),
     max_leaves=12,
 )
 
@@ -284,8 +285,17 @@ def test_message_lists_round_trip_like_jsonplus(value: list[BaseMessage]) -> Non
         HumanMessage("with a date inside", additional_kwargs={"when": datetime.date(2020, 1, 2)}),
         HumanMessage("nested message", additional_kwargs={"m": HumanMessage("inner")}),
         HumanMessage("extra field", custom_extra={"k": 1}),
-        AIMessage("", additional_kwargs={"tool_calls": [{"id": "1", "function": {"name": "f", "arguments": "{}"}, "type": "function"}]}),
-        AIMessageChunk("", tool_call_chunks=[{"name": "f", "args": '{"a": 1}', "id": "c1", "index": 0}]),
+        AIMessage(
+            "",
+            additional_kwargs={
+                "tool_calls": [
+                    {"id": "1", "function": {"name": "f", "arguments": "{}"}, "type": "function"}
+                ]
+            },
+        ),
+        AIMessageChunk(
+            "", tool_call_chunks=[{"name": "f", "args": '{"a": 1}', "id": "c1", "index": 0}]
+        ),
         ToolMessage("r", tool_call_id="c1", artifact={"rows": [1, 2]}),
         ToolMessage(["text", {"type": "text", "text": "x"}], tool_call_id="c1"),
         Command(goto=[Send("node", {"x": 1})], update={"k": "v"}, resume={"id": 1}),

@@ -59,11 +59,14 @@ class Stats(TypedDict):
 
 # (thread_id, checkpoint_ns, checkpoint_id)
 Key = tuple[str, str, str]
+# Serializer tags and blobs are typed Any on purpose: they go between serde and
+# SQLite untouched, whatever types a (custom) serializer or an old file uses
+# (bytearray, NULL...), and compiled code checks declared types at run time.
 # A checkpoints row as selected by storage.CHECKPOINT_COLUMNS.
-_CheckpointRow = tuple[str, str, str, "str | None", str, bytes, "bytes | None"]
+_CheckpointRow = tuple[str, str, str, "str | None", Any, Any, Any]
 # A writes row as selected by Queries.select_writes:
 # (task_id, channel, type, value, task_path, idx).
-_WriteRow = tuple[str, str, str, bytes, str, int]
+_WriteRow = tuple[str, str, Any, Any, str, int]
 
 T = TypeVar("T")
 
@@ -320,9 +323,7 @@ class Engine:
 
         def read(
             conn: sqlite3.Connection,
-        ) -> tuple[
-            list[_CheckpointRow], list[tuple[str, str, str, str, str, str, bytes, str, int]]
-        ]:
+        ) -> tuple[list[_CheckpointRow], list[tuple[str, str, str, str, str, Any, Any, str, int]]]:
             rows: list[_CheckpointRow] = conn.execute(sql, params).fetchall()
             if not rows:
                 return rows, []
@@ -349,7 +350,7 @@ class Engine:
         metadata: Mapping[str, Any],
         serde: SerializerProtocol,
     ) -> None:
-        type_, blob = serde.dumps_typed(checkpoint)
+        type_, blob = _dumps_typed(serde, checkpoint)
         params = (
             thread_id,
             checkpoint_ns,
@@ -372,9 +373,9 @@ class Engine:
         replace: bool,
         serde: SerializerProtocol,
     ) -> None:
-        rows: list[tuple[str, str, str, str, str, int, str, str, bytes]] = []
+        rows: list[tuple[str, str, str, str, str, int, str, Any, Any]] = []
         for idx, channel, value in writes:
-            type_, blob = serde.dumps_typed(value)
+            type_, blob = _dumps_typed(serde, value)
             rows.append(
                 (
                     thread_id,
@@ -453,7 +454,7 @@ class Engine:
         seeds: dict[str, Any] = {}
         select_ancestor_writes = self._queries.select_ancestor_writes
 
-        def read(conn: sqlite3.Connection) -> list[tuple[str, str, str, int, str, bytes, str]]:
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str, str, int, Any, Any, str]]:
             target = checkpoint_id
             if target is None:
                 target = conn.execute(
@@ -495,7 +496,7 @@ class Engine:
 
         write_rows = self._read(read, short=False)  # decodes while walking
         # (channel, checkpoint_id) -> [(task_path, task_id, idx, type, value)]
-        found: dict[tuple[str, str], list[tuple[str, str, int, str, bytes]]] = {}
+        found: dict[tuple[str, str], list[tuple[str, str, int, Any, Any]]] = {}
         for cid, ch, task_id, idx, type_, value, task_path in write_rows:
             found.setdefault((ch, cid), []).append((task_path, task_id, idx, type_, value))
         histories: dict[str, DeltaChannelHistory] = {}
@@ -615,7 +616,7 @@ class Engine:
 
 
 def _in_memory(path: str) -> bool:
-    """":memory:" and "" (a private temporary database) exist only inside one
+    """ ":memory:" and "" (a private temporary database) exist only inside one
     connection, so everything must go through that one."""
     return path in ("", MEMORY)
 
@@ -643,6 +644,14 @@ def _queries_for(conn: sqlite3.Connection) -> storage.Queries:
         has_task_path="task_path" in storage.table_columns(conn, "writes"),
         has_created_at="created_at" in storage.table_columns(conn, "checkpoints"),
     )
+
+
+def _dumps_typed(serde: SerializerProtocol, value: Any) -> tuple[Any, Any]:
+    """serde.dumps_typed, its result passed on as is. Serializers return other
+    types than the declared (str, bytes), e.g. a bytearray, and compiled code
+    would reject them if the call were typed."""
+    untyped: Any = serde
+    return untyped.dumps_typed(value)  # type: ignore[no-any-return]
 
 
 def encode_metadata(metadata: Mapping[str, Any]) -> bytes:

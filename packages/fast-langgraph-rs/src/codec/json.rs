@@ -33,7 +33,11 @@ pub fn write_float(out: &mut Vec<u8>, value: f64) {
     if value.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if value.is_infinite() {
-        out.extend_from_slice(if value > 0.0 { b"Infinity" } else { b"-Infinity" });
+        out.extend_from_slice(if value > 0.0 {
+            b"Infinity"
+        } else {
+            b"-Infinity"
+        });
     } else {
         out.extend_from_slice(python_float_repr(value).as_bytes());
     }
@@ -44,7 +48,9 @@ pub fn write_float(out: &mut Vec<u8>, value: f64) {
 pub fn python_float_repr(value: f64) -> String {
     // Rust's `{:e}` gives the same shortest round-trip digits as Python's repr.
     let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} always has an exponent");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("{:e} always has an exponent");
     let exponent: i32 = exponent.parse().expect("{:e} exponent is an integer");
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(rest) => ("-", rest),
@@ -65,7 +71,11 @@ pub fn python_float_repr(value: f64) -> String {
         }
     } else {
         let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let exp_sign = if exponent < 0 { '-' } else { '+' };
         format!("{first}{fraction}e{exp_sign}{:02}", exponent.unsigned_abs())
     };
@@ -148,7 +158,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, reason: &'static str) -> JsonError {
-        JsonError { position: self.pos, reason }
+        JsonError {
+            position: self.pos,
+            reason,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -287,7 +300,9 @@ impl Parser<'_> {
         }
         let text = std::str::from_utf8(&self.data[start..self.pos]).expect("ASCII digits");
         if is_float {
-            text.parse().map(JsonValue::Float).map_err(|_| self.error("bad float"))
+            text.parse()
+                .map(JsonValue::Float)
+                .map_err(|_| self.error("bad float"))
         } else {
             Ok(match text.parse() {
                 Ok(small) => JsonValue::Int(small),
@@ -334,7 +349,9 @@ impl Parser<'_> {
     }
 
     fn parse_escape(&mut self, text: &mut Vec<u8>) -> Result<(), JsonError> {
-        let byte = self.peek().ok_or_else(|| self.error("unterminated string"))?;
+        let byte = self
+            .peek()
+            .ok_or_else(|| self.error("unterminated string"))?;
         self.pos += 1;
         let simple = match byte {
             b'"' => b'"',
@@ -375,10 +392,15 @@ impl Parser<'_> {
     }
 
     fn parse_hex4(&mut self) -> Result<u32, JsonError> {
-        let digits = self.data.get(self.pos..self.pos + 4).ok_or_else(|| self.error("bad \\u escape"))?;
+        let digits = self
+            .data
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.error("bad \\u escape"))?;
         let mut value = 0u32;
         for &digit in digits {
-            let nibble = (digit as char).to_digit(16).ok_or_else(|| self.error("bad \\u escape"))?;
+            let nibble = (digit as char)
+                .to_digit(16)
+                .ok_or_else(|| self.error("bad \\u escape"))?;
             value = value * 16 + nibble;
         }
         self.pos += 4;
@@ -437,14 +459,18 @@ mod tests {
         let text = br#" {"a": [1, -2.5e3, 1e400, NaN, -Infinity, true, null, 12345678901234567890],
             "b\u00e9\ud83d\ude00\n": {"": "x\/y"}, "a": 0} "#;
         let value = parse(text).unwrap();
-        let JsonValue::Object(members) = value else { panic!("not an object") };
+        let JsonValue::Object(members) = value else {
+            panic!("not an object")
+        };
         assert_eq!(members.len(), 3);
         assert_eq!(members[1].0, "bé😀\n");
         assert_eq!(
             members[1].1,
             JsonValue::Object(vec![(String::new(), JsonValue::Str("x/y".into()))])
         );
-        let JsonValue::Array(items) = &members[0].1 else { panic!("not an array") };
+        let JsonValue::Array(items) = &members[0].1 else {
+            panic!("not an array")
+        };
         assert_eq!(items[0], JsonValue::Int(1));
         assert_eq!(items[1], JsonValue::Float(-2500.0));
         assert_eq!(items[2], JsonValue::Float(f64::INFINITY));

@@ -228,7 +228,9 @@ impl<'a> Reader<'a> {
                 let len = self.take_len32()?;
                 self.take_ext(len)?
             }
-            0xca => Token::Float(f64::from(f32::from_bits(u32::from_be_bytes(self.take_array()?)))),
+            0xca => Token::Float(f64::from(f32::from_bits(u32::from_be_bytes(
+                self.take_array()?,
+            )))),
             0xcb => Token::Float(f64::from_bits(u64::from_be_bytes(self.take_array()?))),
             0xcc => Token::Int(i64::from(self.take_u8()?)),
             0xcd => Token::Int(i64::from(u16::from_be_bytes(self.take_array()?))),
@@ -273,7 +275,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, len: usize) -> Result<&'a [u8], MsgpackError> {
         let end = self.pos.checked_add(len).ok_or(MsgpackError::Truncated)?;
-        let bytes = self.data.get(self.pos..end).ok_or(MsgpackError::Truncated)?;
+        let bytes = self
+            .data
+            .get(self.pos..end)
+            .ok_or(MsgpackError::Truncated)?;
         self.pos = end;
         Ok(bytes)
     }
@@ -298,7 +303,9 @@ impl<'a> Reader<'a> {
 
     fn take_str(&mut self, len: usize) -> Result<Token<'a>, MsgpackError> {
         let bytes = self.take(len)?;
-        std::str::from_utf8(bytes).map(Token::Str).map_err(|_| MsgpackError::InvalidUtf8)
+        std::str::from_utf8(bytes)
+            .map(Token::Str)
+            .map_err(|_| MsgpackError::InvalidUtf8)
     }
 
     fn take_ext(&mut self, len: usize) -> Result<Token<'a>, MsgpackError> {
@@ -419,7 +426,9 @@ mod tests {
     #[test]
     fn reader_reads_forms_the_writer_never_uses() {
         // float32, uint8 for a small value, str8 for a short string, negative fixint.
-        let data = [0xca, 0x3f, 0xc0, 0x00, 0x00, 0xcc, 0x05, 0xd9, 0x01, b'x', 0xfb];
+        let data = [
+            0xca, 0x3f, 0xc0, 0x00, 0x00, 0xcc, 0x05, 0xd9, 0x01, b'x', 0xfb,
+        ];
         let mut reader = Reader::new(&data);
         assert_eq!(reader.next_token().unwrap(), Token::Float(1.5));
         assert_eq!(reader.next_token().unwrap(), Token::Int(5));
@@ -430,9 +439,18 @@ mod tests {
 
     #[test]
     fn reader_rejects_bad_input() {
-        assert_eq!(Reader::new(&[0xc1]).next_token(), Err(MsgpackError::InvalidMarker(0xc1)));
-        assert_eq!(Reader::new(&[0xa2, b'a']).next_token(), Err(MsgpackError::Truncated));
-        assert_eq!(Reader::new(&[0xa1, 0xff]).next_token(), Err(MsgpackError::InvalidUtf8));
+        assert_eq!(
+            Reader::new(&[0xc1]).next_token(),
+            Err(MsgpackError::InvalidMarker(0xc1))
+        );
+        assert_eq!(
+            Reader::new(&[0xa2, b'a']).next_token(),
+            Err(MsgpackError::Truncated)
+        );
+        assert_eq!(
+            Reader::new(&[0xa1, 0xff]).next_token(),
+            Err(MsgpackError::InvalidUtf8)
+        );
         assert_eq!(Reader::new(&[]).next_token(), Err(MsgpackError::Truncated));
         assert_eq!(
             Reader::new(&[0xdb, 0xff, 0xff, 0xff, 0xff]).next_token(),

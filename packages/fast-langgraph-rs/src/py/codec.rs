@@ -84,8 +84,14 @@ impl CodecPlan {
         if !serde.get_type().is(known.jsonplus_type.bind(serde.py())) {
             return Ok(CodecPlan { native: None });
         }
-        let custom_hook = serde.getattr(intern!(serde.py(), "_custom_unpack_ext_hook"))?.is_truthy()?;
-        Ok(CodecPlan { native: Some(NativePlan { rebuild_messages: !custom_hook }) })
+        let custom_hook = serde
+            .getattr(intern!(serde.py(), "_custom_unpack_ext_hook"))?
+            .is_truthy()?;
+        Ok(CodecPlan {
+            native: Some(NativePlan {
+                rebuild_messages: !custom_hook,
+            }),
+        })
     }
 
     /// True when values are encoded natively (for tests and diagnostics).
@@ -112,7 +118,11 @@ pub fn encode_value(
     if let Ok(bytes) = value.cast::<PyByteArray>() {
         return Ok(("bytearray".to_owned(), bytes.to_vec()));
     }
-    let mut encoder = MsgpackEncoder { known: Known::get(value.py())?, out: Vec::new(), plain_only: false };
+    let mut encoder = MsgpackEncoder {
+        known: Known::get(value.py())?,
+        out: Vec::new(),
+        plain_only: false,
+    };
     match encoder.value(value, 0) {
         Ok(()) => Ok(("msgpack".to_owned(), encoder.out)),
         // The reference path raises the error users would see, or pickles.
@@ -279,20 +289,30 @@ impl Known {
             });
         }
         Ok(Known {
-            jsonplus_type: jsonplus.getattr("JsonPlusSerializer")?.cast_into::<PyType>()?.unbind(),
+            jsonplus_type: jsonplus
+                .getattr("JsonPlusSerializer")?
+                .cast_into::<PyType>()?
+                .unbind(),
             msgpack_enc: jsonplus.getattr("_msgpack_enc")?.unbind(),
             messages,
             ai_shapes: ai_shapes(py).ok(),
-            object_setattr: PyModule::import(py, "builtins")?.getattr("object")?.getattr("__setattr__")?.unbind(),
+            object_setattr: PyModule::import(py, "builtins")?
+                .getattr("object")?
+                .getattr("__setattr__")?
+                .unbind(),
         })
     }
 
     fn message_class_of(&self, object_type: &Bound<'_, PyType>) -> Option<&MessageClass> {
-        self.messages.iter().find(|message| object_type.is(message.class.bind(object_type.py())))
+        self.messages
+            .iter()
+            .find(|message| object_type.is(message.class.bind(object_type.py())))
     }
 
     fn message_class_named(&self, module: &str, name: &str) -> Option<&MessageClass> {
-        self.messages.iter().find(|message| message.module == module && message.name == name)
+        self.messages
+            .iter()
+            .find(|message| message.module == module && message.name == name)
     }
 }
 
@@ -327,7 +347,10 @@ fn dump_equals_dict(class: &Bound<'_, PyType>) -> PyResult<bool> {
         return Ok(false);
     }
     let config = class.getattr("model_config")?;
-    if config.call_method1("get", ("serialize_by_alias",))?.is_truthy()? {
+    if config
+        .call_method1("get", ("serialize_by_alias",))?
+        .is_truthy()?
+    {
         return Ok(false);
     }
     for field in class.getattr("model_fields")?.cast::<PyDict>()?.values() {
@@ -361,11 +384,15 @@ fn construct_profile(class: &Bound<'_, PyType>) -> PyResult<Option<ConstructProf
     let base_model = PyModule::import(py, "pydantic")?.getattr("BaseModel")?;
     let class_any = class.as_any();
     if !function_of(class_any, "model_construct")?.is(&function_of(&base_model, "model_construct")?)
-        || !function_of(class_any, "model_post_init")?.is(&function_of(&base_model, "model_post_init")?)
+        || !function_of(class_any, "model_post_init")?
+            .is(&function_of(&base_model, "model_post_init")?)
     {
         return Ok(None);
     }
-    let init: String = class.getattr("__init__")?.getattr("__qualname__")?.extract()?;
+    let init: String = class
+        .getattr("__init__")?
+        .getattr("__qualname__")?
+        .extract()?;
     if !INITS.contains(&init.as_str()) {
         return Ok(None);
     }
@@ -373,7 +400,11 @@ fn construct_profile(class: &Bound<'_, PyType>) -> PyResult<Option<ConstructProf
     if !decorators.getattr("field_validators")?.is_empty()? {
         return Ok(None);
     }
-    let validators: Vec<String> = decorators.getattr("model_validators")?.cast::<PyDict>()?.keys().extract()?;
+    let validators: Vec<String> = decorators
+        .getattr("model_validators")?
+        .cast::<PyDict>()?
+        .keys()
+        .extract()?;
     let names: Vec<&str> = validators.iter().map(String::as_str).collect();
     Ok(match names.as_slice() {
         [] => Some(ConstructProfile::Plain),
@@ -385,7 +416,9 @@ fn construct_profile(class: &Bound<'_, PyType>) -> PyResult<Option<ConstructProf
 
 /// See `MessageClass::direct_construct`.
 fn construct_is_plain(class: &Bound<'_, PyType>) -> PyResult<bool> {
-    let extra = class.getattr("model_config")?.call_method1("get", ("extra",))?;
+    let extra = class
+        .getattr("model_config")?
+        .call_method1("get", ("extra",))?;
     if extra.extract::<String>().ok().as_deref() != Some("allow")
         || class.getattr("__pydantic_root_model__")?.is_truthy()?
         || !class.getattr("__pydantic_post_init__")?.is_none()
@@ -410,7 +443,11 @@ fn function_of<'py>(owner: &Bound<'py, PyAny>, attribute: &str) -> PyResult<Boun
 fn ai_shapes(py: Python<'_>) -> PyResult<AiShapes> {
     let ai = PyModule::import(py, "langchain_core.messages.ai")?;
     let keys = |name: &str| -> PyResult<Vec<String>> {
-        ai.getattr(name)?.getattr("__annotations__")?.cast::<PyDict>()?.keys().extract()
+        ai.getattr(name)?
+            .getattr("__annotations__")?
+            .cast::<PyDict>()?
+            .keys()
+            .extract()
     };
     Ok(AiShapes {
         usage: keys("UsageMetadata")?,
@@ -445,7 +482,8 @@ fn is_exact_int(value: &Bound<'_, PyAny>) -> bool {
 fn has_exact_keys(dict: &Bound<'_, PyDict>, expected: &[&str]) -> bool {
     dict.len() == expected.len()
         && dict.keys().iter().zip(expected).all(|(key, name)| {
-            key.cast_exact::<PyString>().is_ok_and(|key| key.to_str().is_ok_and(|key| key == *name))
+            key.cast_exact::<PyString>()
+                .is_ok_and(|key| key.to_str().is_ok_and(|key| key == *name))
         })
 }
 
@@ -478,7 +516,9 @@ fn validates_to_itself(
             "content" => {
                 is_exact_str(&value)
                     || value.cast_exact::<PyList>().is_ok_and(|items| {
-                        items.iter().all(|item| is_exact_str(&item) || item.is_exact_instance_of::<PyDict>())
+                        items.iter().all(|item| {
+                            is_exact_str(&item) || item.is_exact_instance_of::<PyDict>()
+                        })
                     })
             }
             "additional_kwargs" | "response_metadata" => value.is_exact_instance_of::<PyDict>(),
@@ -491,7 +531,8 @@ fn validates_to_itself(
                 has_exact_keys(call, &["name", "args", "id", "type"])
                     && is_item(call, "name", is_exact_str)
                     && is_item(call, "args", |args| {
-                        args.cast_exact::<PyDict>().is_ok_and(|args| args.keys().iter().all(|k| is_exact_str(&k)))
+                        args.cast_exact::<PyDict>()
+                            .is_ok_and(|args| args.keys().iter().all(|k| is_exact_str(&k)))
                     })
                     && is_item(call, "id", is_none_or_str)
                     && is_item(call, "type", |kind| is_text(kind, "tool_call"))
@@ -499,7 +540,9 @@ fn validates_to_itself(
             "invalid_tool_calls" if profile == ConstructProfile::Ai => all_dicts(&value, |call| {
                 has_exact_keys(call, &["type", "id", "name", "args", "error"])
                     && is_item(call, "type", |kind| is_text(kind, "invalid_tool_call"))
-                    && ["id", "name", "args", "error"].iter().all(|key| is_item(call, key, is_none_or_str))
+                    && ["id", "name", "args", "error"]
+                        .iter()
+                        .all(|key| is_item(call, key, is_none_or_str))
             }),
             "usage_metadata" if profile == ConstructProfile::Ai => {
                 let Some(shapes) = &known.ai_shapes else {
@@ -536,7 +579,9 @@ fn validates_to_itself(
 }
 
 fn is_text(value: &Bound<'_, PyAny>, expected: &str) -> bool {
-    value.cast_exact::<PyString>().is_ok_and(|text| text.to_str().is_ok_and(|text| text == expected))
+    value
+        .cast_exact::<PyString>()
+        .is_ok_and(|text| text.to_str().is_ok_and(|text| text == expected))
 }
 
 fn is_item(dict: &Bound<'_, PyDict>, key: &str, check: impl Fn(&Bound<'_, PyAny>) -> bool) -> bool {
@@ -545,7 +590,9 @@ fn is_item(dict: &Bound<'_, PyDict>, key: &str, check: impl Fn(&Bound<'_, PyAny>
 
 fn all_dicts(value: &Bound<'_, PyAny>, check: impl Fn(&Bound<'_, PyDict>) -> bool) -> bool {
     value.cast_exact::<PyList>().is_ok_and(|items| {
-        items.iter().all(|item| item.cast_exact::<PyDict>().is_ok_and(|dict| check(dict)))
+        items
+            .iter()
+            .all(|item| item.cast_exact::<PyDict>().is_ok_and(&check))
     })
 }
 
@@ -674,7 +721,8 @@ impl MsgpackEncoder<'_> {
             return Err(EncodeFailure::NotPlain);
         }
         let encoded = self.known.msgpack_enc.bind(value.py()).call1((value,))?;
-        self.out.extend_from_slice(encoded.cast::<PyBytes>().map_err(PyErr::from)?.as_bytes());
+        self.out
+            .extend_from_slice(encoded.cast::<PyBytes>().map_err(PyErr::from)?.as_bytes());
         Ok(())
     }
 
@@ -742,12 +790,18 @@ impl MsgpackEncoder<'_> {
         let extra = if extra.is_none() {
             None
         } else {
-            Some(extra.cast_into::<PyDict>().map_err(|_| EncodeFailure::NotPlain)?)
+            Some(
+                extra
+                    .cast_into::<PyDict>()
+                    .map_err(|_| EncodeFailure::NotPlain)?,
+            )
         };
         let extra_len = extra.as_ref().map_or(0, |extra| extra.len());
         msgpack::write_map_len(&mut self.out, fields.len() + extra_len)?;
         for (key, value) in fields.iter() {
-            let key = key.cast_exact::<PyString>().map_err(|_| EncodeFailure::NotPlain)?;
+            let key = key
+                .cast_exact::<PyString>()
+                .map_err(|_| EncodeFailure::NotPlain)?;
             let key = key.to_str().map_err(|_| EncodeFailure::NotPlain)?;
             if !class.fields.iter().any(|field| field == key) {
                 return Err(EncodeFailure::NotPlain);
@@ -757,7 +811,9 @@ impl MsgpackEncoder<'_> {
         }
         if let Some(extra) = extra {
             for (key, value) in extra.iter() {
-                let key = key.cast_exact::<PyString>().map_err(|_| EncodeFailure::NotPlain)?;
+                let key = key
+                    .cast_exact::<PyString>()
+                    .map_err(|_| EncodeFailure::NotPlain)?;
                 let key = key.to_str().map_err(|_| EncodeFailure::NotPlain)?;
                 msgpack::write_str(&mut self.out, key)?;
                 self.value(&value, depth + 2)?;
@@ -798,7 +854,11 @@ struct MsgpackDecoder<'py, 'a> {
 }
 
 impl<'py> MsgpackDecoder<'py, '_> {
-    fn value(&mut self, reader: &mut Reader<'_>, depth: usize) -> Result<Bound<'py, PyAny>, DecodeFailure> {
+    fn value(
+        &mut self,
+        reader: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeFailure> {
         if depth > MAX_DEPTH {
             return Err(DecodeFailure::Malformed);
         }
@@ -835,7 +895,12 @@ impl<'py> MsgpackDecoder<'py, '_> {
         }
     }
 
-    fn ext(&mut self, code: i8, data: &[u8], depth: usize) -> Result<Bound<'py, PyAny>, DecodeFailure> {
+    fn ext(
+        &mut self,
+        code: i8,
+        data: &[u8],
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeFailure> {
         if code == EXT_PYDANTIC_V2 && self.rebuild_messages {
             if let Some(message) = self.message(data, depth)? {
                 return Ok(message);
@@ -851,12 +916,18 @@ impl<'py> MsgpackDecoder<'py, '_> {
 
     /// A message the ext hook would accept, rebuilt as it rebuilds it; None when
     /// the payload is not one (the hook then gets it).
-    fn message(&mut self, data: &[u8], depth: usize) -> Result<Option<Bound<'py, PyAny>>, DecodeFailure> {
+    fn message(
+        &mut self,
+        data: &[u8],
+        depth: usize,
+    ) -> Result<Option<Bound<'py, PyAny>>, DecodeFailure> {
         let py = self.py;
         let mut reader = Reader::new(data);
-        let (Ok(Token::Array(4)), Ok(Token::Str(module)), Ok(Token::Str(name))) =
-            (reader.next_token(), reader.next_token(), reader.next_token())
-        else {
+        let (Ok(Token::Array(4)), Ok(Token::Str(module)), Ok(Token::Str(name))) = (
+            reader.next_token(),
+            reader.next_token(),
+            reader.next_token(),
+        ) else {
             return Ok(None);
         };
         let Some(class) = self.known.message_class_named(module, name) else {
@@ -888,7 +959,11 @@ impl<'py> MsgpackDecoder<'py, '_> {
         }
         let class = class.class.bind(py);
         if skip_validation {
-            return Ok(Some(class.call_method(intern!(py, "model_construct"), (), Some(&kwargs))?));
+            return Ok(Some(class.call_method(
+                intern!(py, "model_construct"),
+                (),
+                Some(&kwargs),
+            )?));
         }
         // The hook's own sequence: validate, else construct unvalidated, else the raw kwargs.
         if let Ok(message) = class.call((), Some(&kwargs)) {
@@ -915,13 +990,23 @@ impl<'py> MsgpackDecoder<'py, '_> {
         let instance = class_object.call_method1(intern!(py, "__new__"), (class_object,))?;
         let fields = PyDict::new(py);
         for name in &class.fields {
-            let value = kwargs.get_item(name)?.ok_or_else(|| PyValueError::new_err("missing field"))?;
+            let value = kwargs
+                .get_item(name)?
+                .ok_or_else(|| PyValueError::new_err("missing field"))?;
             fields.set_item(name, value)?;
         }
         let setattr = self.known.object_setattr.bind(py);
         setattr.call1((&instance, intern!(py, "__dict__"), fields))?;
-        setattr.call1((&instance, intern!(py, "__pydantic_fields_set__"), PySet::new(py, kwargs.keys())?))?;
-        setattr.call1((&instance, intern!(py, "__pydantic_extra__"), PyDict::new(py)))?;
+        setattr.call1((
+            &instance,
+            intern!(py, "__pydantic_fields_set__"),
+            PySet::new(py, kwargs.keys())?,
+        ))?;
+        setattr.call1((
+            &instance,
+            intern!(py, "__pydantic_extra__"),
+            PyDict::new(py),
+        ))?;
         setattr.call1((&instance, intern!(py, "__pydantic_private__"), py.None()))?;
         Ok(instance)
     }
@@ -978,7 +1063,14 @@ fn write_json(out: &mut Vec<u8>, value: &Bound<'_, PyAny>, depth: usize) -> Resu
     } else if value.is_exact_instance_of::<PyInt>() {
         match value.extract::<i64>() {
             Ok(small) => json_text::write_int(out, small),
-            Err(_) => out.extend_from_slice(value.str().map_err(|_| ())?.to_str().map_err(|_| ())?.as_bytes()),
+            Err(_) => out.extend_from_slice(
+                value
+                    .str()
+                    .map_err(|_| ())?
+                    .to_str()
+                    .map_err(|_| ())?
+                    .as_bytes(),
+            ),
         }
     } else if let Ok(float) = value.cast_exact::<PyFloat>() {
         json_text::write_float(out, float.value());
@@ -999,7 +1091,10 @@ fn json_to_python<'py>(py: Python<'py>, value: &JsonValue) -> PyResult<Bound<'py
         JsonValue::Float(number) => PyFloat::new(py, *number).into_any(),
         JsonValue::Str(text) => PyString::new(py, text).into_any(),
         JsonValue::Array(items) => {
-            let items = items.iter().map(|item| json_to_python(py, item)).collect::<PyResult<Vec<_>>>()?;
+            let items = items
+                .iter()
+                .map(|item| json_to_python(py, item))
+                .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any()
         }
         JsonValue::Object(members) => {
@@ -1017,7 +1112,10 @@ fn json_to_python<'py>(py: Python<'py>, value: &JsonValue) -> PyResult<Bound<'py
 
 /// `encode_value` with a plan made on the spot.
 #[pyfunction]
-fn _codec_dumps(serde: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(String, Py<PyBytes>)> {
+fn _codec_dumps(
+    serde: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<(String, Py<PyBytes>)> {
     let plan = CodecPlan::for_serde(serde)?;
     let (tag, data) = encode_value(&plan, serde, value)?;
     Ok((tag, PyBytes::new(value.py(), &data).unbind()))

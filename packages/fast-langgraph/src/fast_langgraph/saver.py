@@ -35,7 +35,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from fast_langgraph import _selector
 from fast_langgraph._engine import CleanupCounts, Engine, PageCursor, Row, Stats
 from fast_langgraph._filters import compile_filter
-from fast_langgraph._ttl import validate_ttl
+from fast_langgraph._ttl import TTLSweeper, validate_ttl
 
 Durability = Literal["normal", "full"]
 DURABILITY_CHOICES: Final = ("normal", "full")
@@ -157,6 +157,8 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             raise ValueError(
                 f"durability must be one of {DURABILITY_CHOICES}, got {durability!r}"
             )
+        if ttl is not None:
+            validate_ttl(ttl)  # before the file is opened, so a bad ttl leaves nothing open
         if isinstance(conn, sqlite3.Connection):
             # The user's connection lives in Python's sqlite3, so Python drives it.
             pure = _selector.load_pure()
@@ -170,8 +172,6 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             )
         self._sweeper: Any = None
         if ttl is not None:
-            from fast_langgraph._ttl import TTLSweeper
-
             self._sweeper = TTLSweeper(self, ttl)
             self._sweeper.start()
 

@@ -1,0 +1,131 @@
+"""The benchmark harness runs end to end in smoke mode and reports every section.
+
+Only the harness is checked here: which rows and sections it produces. Speed is
+never asserted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = (
+    "## Targets",
+    "## Single operations",
+    "### At equal durability",
+    "## The floor",
+    "## End to end",
+    "## Concurrency",
+    "## Scale",
+)
+BASELINES = ("SqliteSaver", "SqliteSaver (NORMAL)", "AsyncSqliteSaver", "InMemorySaver")
+OPERATIONS = (
+    "put",
+    "put_writes",
+    "get_tuple_latest",
+    "get_tuple_by_id",
+    "list_all",
+    "list_limit_10",
+)
+
+
+def _our_implementation() -> str | None:
+    """The engine this interpreter would load, which the bench must measure too."""
+    if importlib.util.find_spec("fast_langgraph") is None:
+        return None
+    try:
+        import fast_langgraph
+    except ImportError:
+        return None
+    return fast_langgraph.__impl__
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out_dir = tmp_path_factory.mktemp("bench")
+    report = out_dir / "benchmarks.md"
+    saved = out_dir / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(report), "--save", str(saved)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    assert "[bench" in completed.stderr  # progress goes to stderr
+    return out_dir, json.loads(saved.read_text())
+
+
+def test_report_has_every_section(smoke_run: tuple[Path, dict[str, Any]]) -> None:
+    out_dir, _ = smoke_run
+    text = (out_dir / "benchmarks.md").read_text()
+    for section in SECTIONS:
+        assert section in text
+    assert "python -m benchmarks --smoke" in text  # the exact command is recorded
+    if importlib.util.find_spec("matplotlib") is not None:
+        png = (out_dir / "benchmarks.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_every_contender_measured_every_operation(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, results = smoke_run
+    assert results["errors"] == []
+    names = [contender["name"] for contender in results["contenders"]]
+    assert names[: len(BASELINES)] == list(BASELINES)
+    ours = _our_implementation()
+    if ours is not None:
+        assert ours in names and f"{ours} (full)" in names
+    for op in OPERATIONS:
+        measured = results["operations"][op]["4KB"]
+        assert sorted(measured) == sorted(names)
+        for summary in measured.values():
+            assert summary["min"] <= summary["median"] <= summary["max"]
+
+
+def test_other_workloads_report_results(smoke_run: tuple[Path, dict[str, Any]]) -> None:
+    _, results = smoke_run
+    for workload in ("growing", "threads"):
+        rows = results["e2e"]["workloads"][workload]
+        assert "checkpointer=None" in rows and "no-op saver (LangGraph's floor)" in rows
+        assert rows["SqliteSaver"]["overhead_ms"] is not None
+    for mode in ("threads", "processes"):
+        assert results["concurrency"][mode]["contenders"]["SqliteSaver"]["errors"] == 0
+    reads = results["scale"]["reads"]["get_tuple_latest"]
+    assert "SqliteSaver" in reads["big"] and "SqliteSaver" in reads["small"]
+    assert set(results["floor"]) == {
+        "dumps_typed",
+        "loads_typed",
+        "insert_full",
+        "insert_normal",
+        "select",
+    }
+    ours = _our_implementation()
+    if ours is not None:
+        small, large = results["memory"][ours]["rss_bytes"]
+        assert small > 0 and large > 0
+
+
+def test_comparison_with_a_saved_run(smoke_run: tuple[Path, dict[str, Any]]) -> None:
+    _, results = smoke_run
+    sys.path.insert(0, str(REPO_ROOT))
+    try:
+        from benchmarks import report
+    finally:
+        sys.path.remove(str(REPO_ROOT))
+    text = report.render(results, results, None)
+    assert "## Compared with a saved run" in text
+    # The same run compared with itself: every ratio is exactly 1.
+    comparison = text.split("## Compared with a saved run", 1)[1]
+    assert "| `SqliteSaver` | put | 1.00x |" in comparison
