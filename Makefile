@@ -26,4 +26,4 @@ bench: $(NOX)
 	$(NOX) -s bench
 
 clean:
-	rm -rf $(VENV) .nox build dist packages/fast-langgraph-rs/target
+	rm -rf $(VENV) .nox build dist target

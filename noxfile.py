@@ -39,9 +39,7 @@ def _install_ours(session: nox.Session, impl: str) -> None:
         session.install("--no-deps", "--reinstall", RUST)
     else:
         compiled = "1" if impl == "pure-compiled" else "0"
-        session.install(
-            "--no-deps", "--reinstall", PURE, env={"FAST_LANGGRAPH_MYPYC": compiled}
-        )
+        session.install("--no-deps", "--reinstall", PURE, env={"FAST_LANGGRAPH_MYPYC": compiled})
     session.install("--no-deps", "--reinstall", META)
 
 
@@ -57,14 +55,17 @@ def _impl_env(impl: str) -> dict[str, str]:
 def tests(session: nox.Session, impl: str) -> None:
     """The whole suite, official conformance included, against one implementation."""
     _install_ours(session, impl)
-    session.run("python", "-m", "pytest", *session.posargs, env=_impl_env(impl))
+    paths = ["tests"]
+    if impl == "rust":
+        paths.append(f"{RUST}/tests")  # the native codec's corpus test
+    session.run("python", "-m", "pytest", *paths, *session.posargs, env=_impl_env(impl))
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """Style and types for Python and Rust; Rust unit tests of the storage layer."""
     _install_ours(session, "rust")
-    session.install("ruff==0.14.*", "mypy==2.4.*")
+    session.install("ruff==0.17.6", "mypy==2.4.1")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run(
@@ -77,8 +78,15 @@ def lint(session: nox.Session) -> None:
     manifest = f"{RUST}/Cargo.toml"
     session.run("cargo", "fmt", "--manifest-path", manifest, "--check", external=True)
     session.run(
-        "cargo", "clippy", "--manifest-path", manifest, "--all-targets", "--",
-        "-D", "warnings", external=True,
+        "cargo",
+        "clippy",
+        "--manifest-path",
+        manifest,
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+        external=True,
     )
     session.run("cargo", "test", "--manifest-path", manifest, external=True)
 
@@ -117,4 +125,3 @@ def demo(session: nox.Session) -> None:
     """The demo: persistence, users, time travel, cleanup, and a timing."""
     _install_ours(session, "rust")
     session.run("python", "demo/demo.py", env={"FAST_LANGGRAPH_IMPL": "rust"})
-

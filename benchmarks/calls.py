@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata
 
 # A prepared call: for a sync saver it does the work, for an async one it
 # returns the awaitable that does.
@@ -58,13 +58,13 @@ class SaverCalls:
         return self.loop.run_until_complete(timed())
 
     def put(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: dict[str, Any]
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata
     ) -> Thunk:
         saver = self.saver
         versions = dict(checkpoint["channel_versions"])
         if self.is_async:
-            return lambda: saver.aput(config, checkpoint, metadata, versions)  # type: ignore[arg-type]
-        return lambda: saver.put(config, checkpoint, metadata, versions)  # type: ignore[arg-type]
+            return lambda: saver.aput(config, checkpoint, metadata, versions)
+        return lambda: saver.put(config, checkpoint, metadata, versions)
 
     def put_writes(
         self, config: RunnableConfig, writes: list[tuple[str, Any]], task_id: str

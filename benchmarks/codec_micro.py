@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fast_langgraph_rs import _native
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from fast_langgraph_rs import _native
 
 
 def conversation_turn(index: int) -> list[BaseMessage]:

@@ -113,7 +113,8 @@ class NoopSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        for item in ():
+        nothing: tuple[CheckpointTuple, ...] = ()
+        for item in nothing:
             yield item
 
     async def aput(

@@ -6,10 +6,11 @@ import asyncio
 import gc
 import os
 
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 
 from benchmarks.contenders import close_saver, open_saver
-from benchmarks.states import build_state, metadata
+from benchmarks.states import State, conversation_turn, metadata
 
 
 def resident_bytes() -> int:
@@ -22,12 +23,18 @@ def resident_bytes() -> int:
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
+def small_state() -> State:
+    """Two short messages: the loop measures the saver, not the serializer."""
+    messages = [conversation_turn(0, 100)[0], AIMessage(content="ok", id="ai-ok")]
+    return State("small", messages, {"messages": messages, "step": 1})
+
+
 def rss_after_puts(
     kind: str, path: str, loop: asyncio.AbstractEventLoop, checkpoints: list[int]
 ) -> dict[str, int]:
     """RSS in bytes after each count in `checkpoints` (ascending) of chained puts."""
     saver = open_saver(kind, path, loop)
-    state = build_state("4KB")
+    state = small_state()
     config: RunnableConfig = {"configurable": {"thread_id": "memory", "checkpoint_ns": ""}}
     readings: dict[str, int] = {}
     done = 0

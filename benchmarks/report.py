@@ -92,7 +92,10 @@ class View:
         return [c["name"] for c in self.contenders if c["kind"] == "ours"]
 
     def operation(self, op: str, size: str, name: str) -> dict[str, Any] | None:
-        return self.results.get("operations", {}).get(op, {}).get(size, {}).get(name)
+        found: dict[str, Any] | None = (
+            self.results.get("operations", {}).get(op, {}).get(size, {}).get(name)
+        )
+        return found
 
     def sizes(self) -> list[str]:
         return list(self.results["meta"]["plan"]["sizes"])
@@ -107,7 +110,10 @@ class View:
         return ratio_of(self.operation(op, size, reference), self.operation(op, size, name))
 
     def e2e(self, workload: str, label: str) -> dict[str, Any] | None:
-        return self.results.get("e2e", {}).get("workloads", {}).get(workload, {}).get(label)
+        found: dict[str, Any] | None = (
+            self.results.get("e2e", {}).get("workloads", {}).get(workload, {}).get(label)
+        )
+        return found
 
     def overhead_ratio(self, workload: str, label: str, reference: str = REFERENCE) -> float | None:
         """reference's overhead per invoke divided by label's (higher: label cheaper)."""
@@ -364,9 +370,6 @@ def _operations_section(view: View) -> list[str]:
         "SqliteSaver's default, NORMAL against SqliteSaver with `synchronous=NORMAL`).",
         "",
     ]
-    header = ["contender", "durability"] + [
-        f"{op} {size}" for op in OPERATIONS for size in sizes if op in operations
-    ]
     rows = []
     for contender in view.contenders:
         if contender["durability"] == "memory" or contender["name"] in (
@@ -374,15 +377,14 @@ def _operations_section(view: View) -> list[str]:
             REFERENCE_NORMAL,
         ):
             continue
-        rows.append(
-            [f"`{contender['name']}`", contender["durability"]]
-            + [
-                times(view.speedup(op, size, contender["name"], equal_durability=True))
-                for op in OPERATIONS
-                for size in sizes
-                if op in operations
-            ]
-        )
+        for op in OPERATIONS:
+            if op in operations:
+                ratios = [
+                    times(view.speedup(op, size, contender["name"], equal_durability=True))
+                    for size in sizes
+                ]
+                rows.append([f"`{contender['name']}`", contender["durability"], op, *ratios])
+    header = ["contender", "durability", "operation", *sizes]
     lines += table(header, rows)
     return lines
 
@@ -531,7 +533,12 @@ def _scale_section(view: View) -> list[str]:
         rows,
     )
     lines += table(
-        ["database", "checkpoints", "bytes per checkpoint, SqliteSaver file", "after our upgrade"],
+        [
+            "database",
+            "checkpoints",
+            "bytes per checkpoint, SqliteSaver file",
+            "after our upgrade (main file, WAL excluded)",
+        ],
         [
             [
                 label,

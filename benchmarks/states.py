@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.base import LATEST_VERSION, Checkpoint
+from langgraph.checkpoint.base import LATEST_VERSION, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
@@ -170,7 +170,7 @@ class State:
         ]
 
 
-def metadata(step: int) -> dict[str, Any]:
+def metadata(step: int) -> CheckpointMetadata:
     return {"source": "loop", "step": step, "parents": {}}
 
 

@@ -15,6 +15,7 @@ import random
 import sqlite3
 import sys
 import traceback
+from collections.abc import Callable
 from importlib import metadata as package_metadata
 from typing import Any, TextIO
 
@@ -157,7 +158,7 @@ class Worker:
 
     def handle(self, request: dict[str, Any]) -> Any:
         action = request.pop("do")
-        handlers = {
+        handlers: dict[str, Callable[..., Any]] = {
             "hello": self.hello,
             "operation": self.operation,
             "floor": self.floor_operation,

@@ -23,14 +23,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-import fast_langgraph
-from fast_langgraph import RustSQLiteCheckpointer
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+
+import fast_langgraph
+from fast_langgraph import RustSQLiteCheckpointer
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 DEMO_DIR: Final = Path(os.environ.get("DEMO_DIR") or REPO_ROOT / "build" / "demo")

@@ -4,6 +4,10 @@ nox sets FAST_LANGGRAPH_IMPL (rust or pure) and, for the pure engine,
 FAST_LANGGRAPH_EXPECT_COMPILED (1 or 0). When they are set and the loaded
 implementation differs, the session fails before any test runs: a suite that
 silently tested the wrong engine would prove nothing.
+
+Also the one home of what several test files share: saver fixtures, the graphs
+the graph tests run (`GraphBuilders`), and small helpers, which the tests import
+with `from conftest import ...` (pytest puts tests/ on sys.path).
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ from __future__ import annotations
 import operator
 import os
 import sqlite3
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.channels.delta import DeltaChannel
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, PendingWrite
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Send, interrupt
@@ -30,9 +37,7 @@ from fast_langgraph import RustSQLiteCheckpointer
 ACCEPTED_IMPLEMENTATIONS = {"rust": ("rust",), "pure": ("pure", "pure-compiled")}
 
 
-def implementation_mismatch(
-    requested: str, expect_compiled: str, loaded: str
-) -> str | None:
+def implementation_mismatch(requested: str, expect_compiled: str, loaded: str) -> str | None:
     """Why `loaded` does not satisfy the environment, or None when it does."""
     requested = requested.strip().lower()
     if requested:
@@ -105,6 +110,27 @@ def saver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RustSQLite
         yield fresh
 
 
+@contextmanager
+def read_only_file(path: Path | str) -> Iterator[None]:
+    """Make `path` unwritable for this process, root included.
+
+    Root ignores file modes, so as root the file is made immutable (`chattr +i`);
+    otherwise it is chmod 0o444. Restored on exit.
+    """
+    if os.geteuid() != 0:
+        os.chmod(path, 0o444)
+        try:
+            yield
+        finally:
+            os.chmod(path, 0o644)
+        return
+    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True)
+
+
 def dump_tables(path: Path | str) -> dict[str, list[tuple[object, ...]]]:
     """Every row of the checkpoint tables, in a stable order, for before/after comparisons."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -117,15 +143,8 @@ def dump_tables(path: Path | str) -> dict[str, list[tuple[object, ...]]]:
         conn.close()
 
 
-@pytest.fixture
-def table_dump() -> object:
-    """`dump_tables` for tests (conftest is not imported as a module)."""
-    return dump_tables
-
-
 # -- graphs shared by the sync and async graph tests ----------------------------------------
 # Real LangGraph graphs with LangChain messages and no LLM: each node answers deterministically.
-
 
 
 class ChatState(TypedDict):
@@ -211,14 +230,14 @@ class GraphBuilders:
     def fan_out(saver: BaseCheckpointSaver[Any]) -> Any:
         """START -Send-> research (once per topic), results gathered with operator.add."""
 
-        def research(task: dict[str, str]) -> dict[str, Any]:
+        def research(task: Any) -> dict[str, Any]:  # a Send payload, not the state
             return {"results": [f"notes on {task['topic']}"]}
 
         def dispatch(state: FanOutState) -> list[Send]:
             return [Send("research", {"topic": topic}) for topic in state["topics"]]
 
         builder = StateGraph(FanOutState)
-        builder.add_node("research", research)
+        builder.add_node("research", research)  # type: ignore[arg-type]
         builder.add_conditional_edges(START, dispatch, ["research"])
         return builder.compile(checkpointer=saver)
 
@@ -247,6 +266,17 @@ def delta_log(turns: list[str]) -> list[str]:
     for number, text in enumerate(turns, start=1):
         log += [f"user: {text}", f"replied to {text}", f"audited {2 * number}"]
     return log
+
+
+def writes_of(found: CheckpointTuple | None) -> list[PendingWrite]:
+    """The pending writes of a tuple that must exist (savers always return a list)."""
+    assert found is not None and found.pending_writes is not None
+    return found.pending_writes
+
+
+def thread(thread_id: str) -> RunnableConfig:
+    """The config a graph is invoked with."""
+    return {"configurable": {"thread_id": thread_id}}
 
 
 def human(text: str) -> HumanMessage:

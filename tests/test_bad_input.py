@@ -9,14 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import dump_tables
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 
+from conftest import dump_tables, read_only_file
 from fast_langgraph import RustSQLiteCheckpointer
 
-UNSAFE_FILTER_KEYS = ["a') OR 1=1 --", "$", "a b", "a'b", "", "a..b", ".a", "a;DROP TABLE writes", "$.a"]
+UNSAFE_FILTER_KEYS = [
+    "a') OR 1=1 --",
+    "$",
+    "a b",
+    "a'b",
+    "",
+    "a..b",
+    ".a",
+    "a;DROP TABLE writes",
+    "$.a",
+]
 
 
 def config(thread_id: str = "t", checkpoint_id: str | None = None) -> RunnableConfig:
@@ -59,11 +69,11 @@ def test_malformed_configs_are_refused_without_touching_the_file(
     filled: RustSQLiteCheckpointer, db_path: Path, bad: Any
 ) -> None:
     before = dump_tables(db_path)
-    with pytest.raises(ValueError, match="configurable|thread_id"):
+    with pytest.raises(ValueError, match=r"configurable|thread_id"):
         filled.get_tuple(bad)
-    with pytest.raises(ValueError, match="configurable|thread_id"):
+    with pytest.raises(ValueError, match=r"configurable|thread_id"):
         filled.put(bad, checkpoint(), {"step": 0}, {})  # type: ignore[typeddict-item]
-    with pytest.raises(ValueError, match="configurable|thread_id"):
+    with pytest.raises(ValueError, match=r"configurable|thread_id"):
         filled.put_writes(bad, [("a", 1)], "task")
     assert dump_tables(db_path) == before
 
@@ -75,7 +85,9 @@ def test_put_writes_needs_a_checkpoint_id(filled: RustSQLiteCheckpointer, db_pat
     assert dump_tables(db_path) == before
 
 
-def test_a_checkpoint_without_an_id_is_refused(filled: RustSQLiteCheckpointer, db_path: Path) -> None:
+def test_a_checkpoint_without_an_id_is_refused(
+    filled: RustSQLiteCheckpointer, db_path: Path
+) -> None:
     before = dump_tables(db_path)
     cp = dict(checkpoint())
     del cp["id"]
@@ -86,9 +98,9 @@ def test_a_checkpoint_without_an_id_is_refused(filled: RustSQLiteCheckpointer, d
 
 def test_list_with_a_malformed_config_or_before_is_refused(filled: RustSQLiteCheckpointer) -> None:
     with pytest.raises(ValueError, match="configurable"):
-        list(filled.list({"nothing": 1}))  # type: ignore[typeddict-unknown-key]
+        list(filled.list({"nothing": 1}))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="configurable"):
-        list(filled.list(config(), before={"configurable": None}))  # type: ignore[typeddict-item]
+        list(filled.list(config(), before={"configurable": None}))  # type: ignore[arg-type]
 
 
 class NotSerializable:
@@ -98,7 +110,9 @@ class NotSerializable:
         self.payload = threading.Lock()
 
 
-def test_a_value_the_serializer_rejects_changes_nothing(filled: RustSQLiteCheckpointer, db_path: Path) -> None:
+def test_a_value_the_serializer_rejects_changes_nothing(
+    filled: RustSQLiteCheckpointer, db_path: Path
+) -> None:
     before = dump_tables(db_path)
     latest = filled.get_tuple(config())
     assert latest is not None
@@ -106,7 +120,9 @@ def test_a_value_the_serializer_rejects_changes_nothing(filled: RustSQLiteCheckp
         filled.put(latest.config, checkpoint(bad=NotSerializable()), {"step": 2}, {})  # type: ignore[typeddict-item]
     with pytest.raises(TypeError, match="serializable"):
         # The good writes before and after the bad one are not stored either.
-        filled.put_writes(latest.config, [("ok", 1), ("bad", NotSerializable()), ("ok2", 2)], "task-x")
+        filled.put_writes(
+            latest.config, [("ok", 1), ("bad", NotSerializable()), ("ok2", 2)], "task-x"
+        )
     with pytest.raises(TypeError):
         filled.put(latest.config, checkpoint(), {"step": 2, "bad": NotSerializable()}, {})  # type: ignore[typeddict-unknown-key]
     assert dump_tables(db_path) == before
@@ -128,7 +144,9 @@ def test_unsafe_filter_keys_are_refused_before_any_query(
 
 
 @pytest.mark.parametrize("key", ["a') OR 1=1 --", "$"])
-async def test_unsafe_filter_keys_are_refused_by_alist(filled: RustSQLiteCheckpointer, key: str) -> None:
+async def test_unsafe_filter_keys_are_refused_by_alist(
+    filled: RustSQLiteCheckpointer, key: str
+) -> None:
     with pytest.raises(ValueError, match="filter key"):
         [t async for t in filled.alist(None, filter={key: "x"})]
 
@@ -209,21 +227,17 @@ def test_read_only_saver_reads_and_refuses_writes(tmp_path: Path) -> None:
     assert path.read_bytes() == original
 
 
-@pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="root ignores file permissions: a chmod 0o444 file stays writable (read_only=True is tested above)",
-)
 def test_a_read_only_file_opened_for_writing(tmp_path: Path) -> None:
     path = tmp_path / "checkpoints.db"
     original = make_database(path)
-    os.chmod(path, 0o444)
-    with pytest.raises(sqlite3.Error):
-        saver = RustSQLiteCheckpointer(str(path))
-        try:
-            saver.put(config(), checkpoint(), {"step": 1}, {})  # type: ignore[typeddict-item]
-        finally:
-            saver.close()
-    assert path.read_bytes() == original
+    with read_only_file(path):
+        with pytest.raises(sqlite3.Error):
+            saver = RustSQLiteCheckpointer(str(path))
+            try:
+                saver.put(config(), checkpoint(), {"step": 1}, {})  # type: ignore[typeddict-item]
+            finally:
+                saver.close()
+        assert path.read_bytes() == original
 
 
 def test_read_only_on_a_missing_file_creates_nothing(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import sqlite3
-import stat
 import subprocess
 import sys
 import time
@@ -17,12 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from fast_langgraph import RustSQLiteCheckpointer
-from fast_langgraph.cli import Progress, diff_values, main, parse_duration
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+
+from conftest import read_only_file
+from fast_langgraph import RustSQLiteCheckpointer
+from fast_langgraph.cli import Progress, diff_values, main, parse_duration
 
 CONVERSATIONS = {"alice": ["hi", "how are you?"], "bob": ["hello"]}
 
@@ -267,13 +268,8 @@ def test_read_commands_leave_no_file_behind_on_a_rollback_journal_database(
 def test_read_commands_work_on_a_read_only_file(
     capsys: pytest.CaptureFixture[str], sqlite_saver_db: str
 ) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root may write to any file")
-    os.chmod(sqlite_saver_db, stat.S_IRUSR)
-    try:
+    with read_only_file(sqlite_saver_db):
         assert run_json(capsys, "show", sqlite_saver_db, "bob")["channel_values"]["turns"] == 1
-    finally:
-        os.chmod(sqlite_saver_db, stat.S_IRUSR | stat.S_IWUSR)
 
 
 # -- maintenance ------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from conftest import GraphBuilders, contents, human
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.checkpoint.sqlite import SqliteSaver as LangGraphSqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver as LangGraphAsyncSqliteSaver
@@ -22,13 +21,10 @@ from langgraph.types import Command
 
 import fast_langgraph.sqlite
 import fast_langgraph.sqlite.aio
+from conftest import GraphBuilders, contents, human, thread
 from fast_langgraph import RustSQLiteCheckpointer
 
 SaverOpener = Callable[[Path], AbstractContextManager[BaseCheckpointSaver[Any]]]
-
-
-def thread(thread_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id}}
 
 
 def langgraph_saver(path: Path) -> AbstractContextManager[BaseCheckpointSaver[Any]]:
@@ -87,7 +83,9 @@ def assert_same_tuples(expected: list[CheckpointTuple], actual: list[CheckpointT
         assert ours.pending_writes == theirs.pending_writes
 
 
-def assert_reads_the_same(reader: BaseCheckpointSaver[Any], writer: BaseCheckpointSaver[Any]) -> None:
+def assert_reads_the_same(
+    reader: BaseCheckpointSaver[Any], writer: BaseCheckpointSaver[Any]
+) -> None:
     expected = every_tuple(writer)
     assert_same_tuples(expected, every_tuple(reader))
     for tup in expected:
@@ -104,7 +102,12 @@ def continue_scenario(graphs: type[GraphBuilders], saver: BaseCheckpointSaver[An
     chat = graphs.chat(saver)
     result = chat.invoke({"messages": [human("third")]}, thread("chat"))
     assert contents(result["messages"]) == [
-        "hello", "you said: hello", "again", "you said: again", "third", "you said: third"
+        "hello",
+        "you said: hello",
+        "again",
+        "you said: again",
+        "third",
+        "you said: third",
     ]
     approval = graphs.approval(saver)
     assert approval.get_state(thread("approval")).next == ("ask",)
@@ -115,7 +118,9 @@ def continue_scenario(graphs: type[GraphBuilders], saver: BaseCheckpointSaver[An
     assert contents(done["messages"]) == ["hi", "child heard fine", "you said: child heard fine"]
     fan_out = graphs.fan_out(saver)
     assert sorted(fan_out.get_state(thread("fan-out")).values["results"]) == [
-        "notes on a", "notes on b", "notes on c"
+        "notes on a",
+        "notes on b",
+        "notes on c",
     ]
 
 
@@ -149,7 +154,12 @@ def test_sqlitesaver_reads_and_continues_what_we_wrote(
 
 
 def test_threads_alternate_between_the_savers(graphs: type[GraphBuilders], db_path: Path) -> None:
-    openers: list[SaverOpener] = [langgraph_saver, our_saver, langgraph_saver, our_drop_in_on_a_connection]
+    openers: list[SaverOpener] = [
+        langgraph_saver,
+        our_saver,
+        langgraph_saver,
+        our_drop_in_on_a_connection,
+    ]
     expected: list[str] = []
     for turn, opener in enumerate(openers):
         with opener(db_path) as saver:
@@ -160,7 +170,9 @@ def test_threads_alternate_between_the_savers(graphs: type[GraphBuilders], db_pa
         assert_reads_the_same(ours, theirs)
 
 
-async def test_async_drop_ins_read_sqlitesaver_files(graphs: type[GraphBuilders], db_path: Path) -> None:
+async def test_async_drop_ins_read_sqlitesaver_files(
+    graphs: type[GraphBuilders], db_path: Path
+) -> None:
     with langgraph_saver(db_path) as theirs:
         write_scenario(graphs, theirs)
         expected = every_tuple(theirs)
@@ -174,7 +186,9 @@ async def test_async_drop_ins_read_sqlitesaver_files(graphs: type[GraphBuilders]
         latest = await on_connection.aget_tuple(thread("approval"))
         assert latest is not None
         assert contents(latest.checkpoint["channel_values"]["messages"]) == [
-            "the plan", "answer: no", "you said: answer: no"
+            "the plan",
+            "answer: no",
+            "you said: answer: no",
         ]
         on_connection.close()
     # And langgraph's own AsyncSqliteSaver reads what ours added.

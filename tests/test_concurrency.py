@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from conftest import GraphBuilders, contents, human
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 
+from conftest import GraphBuilders, contents, human, writes_of
 from fast_langgraph import RustSQLiteCheckpointer
 
 WORKERS = 8
@@ -40,13 +40,21 @@ def write_thread(saver: RustSQLiteCheckpointer, thread_id: str, count: int) -> l
     written: list[str] = []
     parent: str | None = None
     for step in range(count):
-        stored = saver.put(config(thread_id, parent), checkpoint(step=step), {"step": step, "worker": thread_id}, {})  # type: ignore[typeddict-unknown-key]
+        stored = saver.put(
+            config(thread_id, parent),
+            checkpoint(step=step),
+            {"step": step, "worker": thread_id},  # type: ignore[typeddict-unknown-key]
+            {},
+        )
         parent = stored["configurable"]["checkpoint_id"]
         written.append(parent)
         saver.put_writes(stored, [("a", step), ("b", thread_id)], f"task-{step}")
         latest = saver.get_tuple(config(thread_id))
         assert latest is not None and latest.checkpoint["id"] == parent
-        assert latest.pending_writes == [(f"task-{step}", "a", step), (f"task-{step}", "b", thread_id)]
+        assert latest.pending_writes == [
+            (f"task-{step}", "a", step),
+            (f"task-{step}", "b", thread_id),
+        ]
         if step % 5 == 0:
             assert len(list(saver.list(config(thread_id)))) == step + 1
             list(saver.list(None, limit=10))
@@ -56,13 +64,14 @@ def write_thread(saver: RustSQLiteCheckpointer, thread_id: str, count: int) -> l
 def test_many_threads_on_one_saver(saver: RustSQLiteCheckpointer) -> None:
     with ThreadPoolExecutor(WORKERS) as pool:
         futures = [
-            pool.submit(write_thread, saver, f"worker-{n}", CHECKPOINTS_PER_WORKER) for n in range(WORKERS)
+            pool.submit(write_thread, saver, f"worker-{n}", CHECKPOINTS_PER_WORKER)
+            for n in range(WORKERS)
         ]
         written = {f"worker-{n}": future.result() for n, future in enumerate(futures)}
     for thread_id, checkpoint_ids in written.items():
         listed = list(saver.list(config(thread_id)))
         assert [t.checkpoint["id"] for t in listed] == checkpoint_ids[::-1]
-        assert all(len(t.pending_writes) == 2 for t in listed)
+        assert all(len(writes_of(t)) == 2 for t in listed)
     assert len(list(saver.list(None))) == WORKERS * CHECKPOINTS_PER_WORKER
 
 
@@ -71,7 +80,9 @@ def test_parallel_put_writes_for_one_checkpoint(saver: RustSQLiteCheckpointer) -
     tasks = [f"task-{n:02}" for n in range(24)]
 
     def write(task_id: str) -> None:
-        saver.put_writes(stored, [(f"ch{i}", f"{task_id}/{i}") for i in range(4)], task_id, f"~{task_id}")
+        saver.put_writes(
+            stored, [(f"ch{i}", f"{task_id}/{i}") for i in range(4)], task_id, f"~{task_id}"
+        )
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(write, tasks))
@@ -104,7 +115,7 @@ def test_two_processes_write_one_file(db_path: Path) -> None:
         for n in range(2):
             listed = list(saver.list(config(f"process-{n}")))
             assert [t.metadata["step"] for t in listed] == list(range(29, -1, -1))
-            assert all(len(t.pending_writes) == 2 for t in listed)
+            assert all(len(writes_of(t)) == 2 for t in listed)
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("SELECT count(*) FROM checkpoints").fetchone() == (60,)
@@ -126,7 +137,9 @@ async def test_concurrent_ainvoke_on_many_threads(
 
     results = await asyncio.gather(*(converse(user) for user in users))
     for user, messages in zip(users, results, strict=True):
-        expected = [text for turn in range(3) for text in (f"{user}:{turn}", f"you said: {user}:{turn}")]
+        expected = [
+            text for turn in range(3) for text in (f"{user}:{turn}", f"you said: {user}:{turn}")
+        ]
         assert messages == expected
         state = await graph.aget_state(config(user))
         assert contents(state.values["messages"]) == expected

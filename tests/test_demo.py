@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 from typing import Final
 
-import fast_langgraph
 import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+import fast_langgraph
 
 DEMO: Final = Path(__file__).resolve().parent.parent / "demo" / "demo.py"
 TIMED_SAVERS: Final = (

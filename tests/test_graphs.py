@@ -16,19 +16,16 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from conftest import GraphBuilders, contents, delta_log, human
+from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.types import Command
 
+from conftest import GraphBuilders, contents, delta_log, human, thread, writes_of
 from fast_langgraph import RustSQLiteCheckpointer
 
 AES_KEY = b"0123456789abcdef0123456789abcdef"
-
-
-def thread(thread_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id}}
 
 
 def run_python(script: str, *args: str, extra_env: dict[str, str] | None = None) -> str:
@@ -55,17 +52,29 @@ def test_conversation_persists_across_invokes_and_saver_instances(
         graph = graphs.chat(saver)
         graph.invoke({"messages": [human("hello")]}, thread("1"))
         result = graph.invoke({"messages": [human("again")]}, thread("1"))
-        assert contents(result["messages"]) == ["hello", "you said: hello", "again", "you said: again"]
+        assert contents(result["messages"]) == [
+            "hello",
+            "you said: hello",
+            "again",
+            "you said: again",
+        ]
     with RustSQLiteCheckpointer.from_conn_string(str(db_path)) as reopened:
         graph = graphs.chat(reopened)
         state = graph.get_state(thread("1"))
-        assert contents(state.values["messages"]) == ["hello", "you said: hello", "again", "you said: again"]
+        assert contents(state.values["messages"]) == [
+            "hello",
+            "you said: hello",
+            "again",
+            "you said: again",
+        ]
         assert state.next == ()
         result = graph.invoke({"messages": [human("third")]}, thread("1"))
         assert len(result["messages"]) == 6
 
 
-def test_users_get_separate_threads(graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer) -> None:
+def test_users_get_separate_threads(
+    graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer
+) -> None:
     graph = graphs.chat(file_saver)
     for user in ("alice", "bob", "carol"):
         graph.invoke({"messages": [human(f"I am {user}")]}, thread(user))
@@ -76,7 +85,10 @@ def test_users_get_separate_threads(graphs: type[GraphBuilders], file_saver: Rus
         "still alice",
         "you said: still alice",
     ]
-    assert contents(graph.get_state(thread("bob")).values["messages"]) == ["I am bob", "you said: I am bob"]
+    assert contents(graph.get_state(thread("bob")).values["messages"]) == [
+        "I am bob",
+        "you said: I am bob",
+    ]
     assert graph.get_state(thread("nobody")).values == {}
     threads = {t.config["configurable"]["thread_id"] for t in file_saver.list(None)}
     assert threads == {"alice", "bob", "carol"}
@@ -115,7 +127,10 @@ def test_a_new_process_resumes_the_thread(graphs: type[GraphBuilders], db_path: 
     report = json.loads(run_python(RESUME_IN_NEW_PROCESS, str(db_path)))
     import fast_langgraph
 
-    assert report == {"impl": fast_langgraph.__impl__, "before": ["from the test", "you said: from the test"]}
+    assert report == {
+        "impl": fast_langgraph.__impl__,
+        "before": ["from the test", "you said: from the test"],
+    }
     with RustSQLiteCheckpointer.from_conn_string(str(db_path)) as saver:
         state = graphs.chat(saver).get_state(thread("conversation"))
         assert contents(state.values["messages"]) == [
@@ -129,7 +144,9 @@ def test_a_new_process_resumes_the_thread(graphs: type[GraphBuilders], db_path: 
 # -- history, time travel, updates -----------------------------------------------------------
 
 
-def test_time_travel_from_a_past_checkpoint(graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer) -> None:
+def test_time_travel_from_a_past_checkpoint(
+    graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer
+) -> None:
     graph = graphs.chat(file_saver)
     for text in ("one", "two", "three"):
         graph.invoke({"messages": [human(text)]}, thread("t"))
@@ -138,19 +155,26 @@ def test_time_travel_from_a_past_checkpoint(graphs: type[GraphBuilders], file_sa
     assert timestamps == sorted(timestamps, reverse=True)
     # The checkpoint where the first turn was complete.
     after_one = next(
-        cp for cp in history
-        if len(cp.checkpoint["channel_values"].get("messages", [])) == 2 and cp.metadata["source"] == "loop"
+        cp
+        for cp in history
+        if len(cp.checkpoint["channel_values"].get("messages", [])) == 2
+        and cp.metadata["source"] == "loop"
     )
     past_state = graph.get_state(after_one.config)
     assert contents(past_state.values["messages"]) == ["one", "you said: one"]
     branched = graph.invoke({"messages": [human("instead")]}, after_one.config)
-    assert contents(branched["messages"]) == ["one", "you said: one", "instead", "you said: instead"]
+    assert contents(branched["messages"]) == [
+        "one",
+        "you said: one",
+        "instead",
+        "you said: instead",
+    ]
     # The branch is now the thread's latest state; the old future is still in history.
     assert contents(graph.get_state(thread("t")).values["messages"])[-1] == "you said: instead"
     newest = file_saver.get_tuple(thread("t"))
     assert newest is not None
     chain = []
-    cursor = newest
+    cursor: CheckpointTuple | None = newest
     while cursor is not None and cursor.parent_config is not None:
         chain.append(cursor.parent_config["configurable"]["checkpoint_id"])
         cursor = file_saver.get_tuple(cursor.parent_config)
@@ -158,7 +182,9 @@ def test_time_travel_from_a_past_checkpoint(graphs: type[GraphBuilders], file_sa
     assert len(list(file_saver.list(thread("t")))) == len(history) + 3
 
 
-def test_get_state_history_and_update_state(graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer) -> None:
+def test_get_state_history_and_update_state(
+    graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer
+) -> None:
     graph = graphs.chat(file_saver)
     graph.invoke({"messages": [human("one")]}, thread("t"))
     graph.invoke({"messages": [human("two")]}, thread("t"))
@@ -166,33 +192,65 @@ def test_get_state_history_and_update_state(graphs: type[GraphBuilders], file_sa
     assert [h.config["configurable"]["checkpoint_id"] for h in history] == [
         t.checkpoint["id"] for t in file_saver.list(thread("t"))
     ]
-    assert [h.metadata["source"] for h in history] == ["loop", "loop", "input", "loop", "loop", "input"]
-    assert contents(history[0].values["messages"]) == ["one", "you said: one", "two", "you said: two"]
+    assert [h.metadata["source"] for h in history] == [
+        "loop",
+        "loop",
+        "input",
+        "loop",
+        "loop",
+        "input",
+    ]
+    assert contents(history[0].values["messages"]) == [
+        "one",
+        "you said: one",
+        "two",
+        "you said: two",
+    ]
     assert history[-1].values == {"messages": []} or history[-1].values == {}
     assert len(list(graph.get_state_history(thread("t"), limit=2))) == 2
-    assert [h.metadata["step"] for h in graph.get_state_history(thread("t"), filter={"source": "input"})] == [2, -1]
+    assert [
+        h.metadata["step"] for h in graph.get_state_history(thread("t"), filter={"source": "input"})
+    ] == [2, -1]
 
-    updated_config = graph.update_state(thread("t"), {"messages": [human("edited in")]}, as_node="reply")
+    updated_config = graph.update_state(
+        thread("t"), {"messages": [human("edited in")]}, as_node="reply"
+    )
     latest = file_saver.get_tuple(thread("t"))
     assert latest is not None
-    assert latest.config["configurable"]["checkpoint_id"] == updated_config["configurable"]["checkpoint_id"]
+    assert (
+        latest.config["configurable"]["checkpoint_id"]
+        == updated_config["configurable"]["checkpoint_id"]
+    )
     assert latest.metadata["source"] == "update"
     assert contents(graph.get_state(thread("t")).values["messages"])[-1] == "edited in"
 
 
-def test_stream_persists_each_step(graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer) -> None:
+def test_stream_persists_each_step(
+    graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer
+) -> None:
     graph = graphs.chat(file_saver)
-    updates = list(graph.stream({"messages": [human("streamed")]}, thread("t"), stream_mode="updates"))
+    updates = list(
+        graph.stream({"messages": [human("streamed")]}, thread("t"), stream_mode="updates")
+    )
     assert len(updates) == 1 and contents(updates[0]["reply"]["messages"]) == ["you said: streamed"]
     values = list(graph.stream({"messages": [human("more")]}, thread("t"), stream_mode="values"))
-    assert contents(values[-1]["messages"]) == ["streamed", "you said: streamed", "more", "you said: more"]
-    assert contents(graph.get_state(thread("t")).values["messages"]) == contents(values[-1]["messages"])
+    assert contents(values[-1]["messages"]) == [
+        "streamed",
+        "you said: streamed",
+        "more",
+        "you said: more",
+    ]
+    assert contents(graph.get_state(thread("t")).values["messages"]) == contents(
+        values[-1]["messages"]
+    )
 
 
 # -- interrupts, subgraphs, fan-out, DeltaChannel ----------------------------------------
 
 
-def test_interrupt_and_resume_across_saver_instances(graphs: type[GraphBuilders], db_path: Path) -> None:
+def test_interrupt_and_resume_across_saver_instances(
+    graphs: type[GraphBuilders], db_path: Path
+) -> None:
     with RustSQLiteCheckpointer.from_conn_string(str(db_path)) as saver:
         graph = graphs.approval(saver)
         first = graph.invoke({"messages": [human("the plan")]}, thread("t"))
@@ -216,8 +274,12 @@ def test_subgraph_checkpoints_live_in_their_namespace(
     namespaces = {t.config["configurable"]["checkpoint_ns"] for t in file_saver.list(thread("t"))}
     child_ns = [ns for ns in namespaces if ns.startswith("child:")]
     assert "" in namespaces and len(child_ns) == 1
-    only_child = list(file_saver.list({"configurable": {"thread_id": "t", "checkpoint_ns": child_ns[0]}}))
-    assert only_child and all(t.config["configurable"]["checkpoint_ns"] == child_ns[0] for t in only_child)
+    only_child = list(
+        file_saver.list({"configurable": {"thread_id": "t", "checkpoint_ns": child_ns[0]}})
+    )
+    assert only_child and all(
+        t.config["configurable"]["checkpoint_ns"] == child_ns[0] for t in only_child
+    )
     state = graph.get_state(thread("t"), subgraphs=True)
     child_state = state.tasks[0].state
     assert child_state is not None and child_state.next == ("inner",)
@@ -226,15 +288,19 @@ def test_subgraph_checkpoints_live_in_their_namespace(
     assert contents(done["messages"]) == ["hi", "child heard yes", "you said: child heard yes"]
 
 
-def test_send_fan_out_gathers_every_branch(graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer) -> None:
+def test_send_fan_out_gathers_every_branch(
+    graphs: type[GraphBuilders], file_saver: RustSQLiteCheckpointer
+) -> None:
     topics = [f"topic {n}" for n in range(6)]
     ours = graphs.fan_out(file_saver).invoke({"topics": topics}, thread("t"))
     reference = graphs.fan_out(InMemorySaver()).invoke({"topics": topics}, thread("t"))
     assert ours == reference
     assert sorted(ours["results"]) == sorted(f"notes on {t}" for t in topics)
     # The parallel tasks' writes are stored on the checkpoint that scheduled them.
-    writes = [w for t in file_saver.list(thread("t")) for w in t.pending_writes]
-    assert sorted(value[0] for _, channel, value in writes if channel == "results") == sorted(ours["results"])
+    writes = [w for t in file_saver.list(thread("t")) for w in writes_of(t)]
+    assert sorted(value[0] for _, channel, value in writes if channel == "results") == sorted(
+        ours["results"]
+    )
 
 
 def test_delta_channel_thread(graphs: type[GraphBuilders], db_path: Path) -> None:
@@ -249,7 +315,9 @@ def test_delta_channel_thread(graphs: type[GraphBuilders], db_path: Path) -> Non
         assert graph.get_state(thread("t")).values["log"] == delta_log(turns)
         history = list(graph.get_state_history(thread("t")))
         assert history[0].values["log"] == delta_log(turns)
-        assert any("counters_since_delta_snapshot" in t.metadata for t in reopened.list(thread("t")))
+        assert any(
+            "counters_since_delta_snapshot" in t.metadata for t in reopened.list(thread("t"))
+        )
 
 
 # -- serializers --------------------------------------------------------------------------
@@ -303,7 +371,9 @@ STRICT_MSGPACK_GRAPH = """
 
 def test_strict_msgpack_graph_uses_the_allowlist_clone(db_path: Path) -> None:
     report = json.loads(
-        run_python(STRICT_MSGPACK_GRAPH, str(db_path), extra_env={"LANGGRAPH_STRICT_MSGPACK": "true"})
+        run_python(
+            STRICT_MSGPACK_GRAPH, str(db_path), extra_env={"LANGGRAPH_STRICT_MSGPACK": "true"}
+        )
     )
     assert report == {
         "cloned": True,

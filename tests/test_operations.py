@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from fast_langgraph import RustSQLiteCheckpointer
-from fast_langgraph._ttl import TTLSweeper, validate_ttl
 from langchain_core.runnables import RunnableConfig
 from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
+
+from fast_langgraph import RustSQLiteCheckpointer
+from fast_langgraph._ttl import TTLSweeper, validate_ttl
 
 SWEEPER_THREAD_NAME = "fast-langgraph-ttl-sweeper"
 WAIT_SECONDS = 20.0

@@ -14,9 +14,9 @@ import textwrap
 from typing import Any
 
 import pytest
-from conftest import implementation_mismatch
 
 import fast_langgraph
+from conftest import implementation_mismatch
 from fast_langgraph import RustSQLiteCheckpointer, _selector
 
 IMPLEMENTATIONS = {"rust", "pure", "pure-compiled"}
@@ -189,5 +189,7 @@ def test_insisting_on_rust_without_it_fails_the_import() -> None:
         ("cobol", "", "pure", False),
     ],
 )
-def test_the_session_guard(requested: str, expect_compiled: str, loaded: str, accepted: bool) -> None:
+def test_the_session_guard(
+    requested: str, expect_compiled: str, loaded: str, accepted: bool
+) -> None:
     assert (implementation_mismatch(requested, expect_compiled, loaded) is None) is accepted

@@ -23,7 +23,13 @@ from typing import Any
 
 import pytest
 from langchain_core.documents import Document
-from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint, get_checkpoint_metadata
 from langgraph.checkpoint.base.id import uuid6
@@ -34,6 +40,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver as LangGraphSqliteSaver
 from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel
 
+from conftest import writes_of
 from fast_langgraph import RustSQLiteCheckpointer
 
 
@@ -90,7 +97,9 @@ VALUE_ZOO: dict[str, Any] = {
     "ai_with_tools": AIMessage(
         "",
         id="a1",
-        tool_calls=[{"name": "search", "args": {"q": "sqlite"}, "id": "call-1", "type": "tool_call"}],
+        tool_calls=[
+            {"name": "search", "args": {"q": "sqlite"}, "id": "call-1", "type": "tool_call"}
+        ],
         usage_metadata={"input_tokens": 3, "output_tokens": 4, "total_tokens": 7},
     ),
     "tool": ToolMessage("result", tool_call_id="call-1", id="t1"),
@@ -148,12 +157,14 @@ def test_channel_values_and_writes_come_back_as_the_serde_gives_them(
     found = file_saver.get_tuple(config())
     assert found is not None
     assert_same_values(found.checkpoint["channel_values"][name], expected)
-    assert_same_values(found.pending_writes[0][2], serde_round_trip(file_saver.serde, value))
+    assert_same_values(writes_of(found)[0][2], serde_round_trip(file_saver.serde, value))
     listed = next(iter(file_saver.list(config())))
     assert_same_values(listed.checkpoint["channel_values"][name], expected)
 
 
-def test_stored_blobs_decode_with_the_serde(file_saver: RustSQLiteCheckpointer, db_path: Path) -> None:
+def test_stored_blobs_decode_with_the_serde(
+    file_saver: RustSQLiteCheckpointer, db_path: Path
+) -> None:
     stored = file_saver.put(config(), checkpoint(**VALUE_ZOO), {"step": 0}, {})  # type: ignore[typeddict-item]
     file_saver.put_writes(stored, list(VALUE_ZOO.items()), "task")
     found = file_saver.get_tuple(config())
@@ -164,10 +175,14 @@ def test_stored_blobs_decode_with_the_serde(file_saver: RustSQLiteCheckpointer, 
     from_file = serde.loads_typed((type_, blob))
     assert from_file.keys() == found.checkpoint.keys()
     for name in VALUE_ZOO:
-        assert_same_values(found.checkpoint["channel_values"][name], from_file["channel_values"][name])
+        assert_same_values(
+            found.checkpoint["channel_values"][name], from_file["channel_values"][name]
+        )
     writes = raw_rows(db_path, "SELECT channel, type, value FROM writes ORDER BY idx")
     assert [channel for channel, _, _ in writes] == list(VALUE_ZOO)
-    for (channel, type_, blob), (_, found_channel, found_value) in zip(writes, found.pending_writes, strict=True):
+    for (channel, type_, blob), (_, found_channel, found_value) in zip(
+        writes, writes_of(found), strict=True
+    ):
         assert channel == found_channel
         assert_same_values(found_value, serde.loads_typed((type_, blob)))
 
@@ -183,7 +198,12 @@ def test_write_tags_are_the_serdes(file_saver: RustSQLiteCheckpointer, db_path: 
 def test_metadata_is_sqlitesavers_json(file_saver: RustSQLiteCheckpointer, db_path: Path) -> None:
     cfg = config()
     cfg["configurable"]["user"] = "zoë"
-    metadata = {"source": "loop", "step": 3, "text": "héllo ✓ \U0001f600", "nested": {"a": [1, None, True]}}
+    metadata = {
+        "source": "loop",
+        "step": 3,
+        "text": "héllo ✓ \U0001f600",
+        "nested": {"a": [1, None, True]},
+    }
     file_saver.put(cfg, checkpoint(), metadata, {})  # type: ignore[arg-type]
     expected = json.dumps(get_checkpoint_metadata(cfg, metadata), ensure_ascii=False).encode()  # type: ignore[arg-type]
     [(blob,)] = raw_rows(db_path, "SELECT metadata FROM checkpoints")
@@ -192,7 +212,9 @@ def test_metadata_is_sqlitesavers_json(file_saver: RustSQLiteCheckpointer, db_pa
     assert found is not None and found.metadata == json.loads(expected)
 
 
-def test_sqlitesaver_and_we_store_the_same_blobs(file_saver: RustSQLiteCheckpointer, db_path: Path, tmp_path: Path) -> None:
+def test_sqlitesaver_and_we_store_the_same_blobs(
+    file_saver: RustSQLiteCheckpointer, db_path: Path, tmp_path: Path
+) -> None:
     """Blobs may differ byte for byte only if they decode identically."""
     theirs_path = tmp_path / "theirs.db"
     cp = checkpoint(**VALUE_ZOO)
@@ -227,7 +249,9 @@ class PrefixingSerializer:
 
 
 def test_a_custom_serializer_writes_and_reads_every_blob(db_path: Path) -> None:
-    with RustSQLiteCheckpointer.from_conn_string(str(db_path), serde=PrefixingSerializer()) as saver:  # type: ignore[arg-type]
+    with RustSQLiteCheckpointer.from_conn_string(
+        str(db_path), serde=PrefixingSerializer()
+    ) as saver:  # type: ignore[arg-type]
         stored = saver.put(config(), checkpoint(items=[1, 2], name="x"), {"step": 0}, {})  # type: ignore[typeddict-item]
         saver.put_writes(stored, [("items", [3])], "task")
         found = saver.get_tuple(config())
@@ -258,9 +282,12 @@ def test_encrypted_serializer_blobs(db_path: Path) -> None:
         assert found is not None
         assert found.checkpoint["channel_values"] == {"secret": "plain words"}
         assert found.pending_writes == [("task", "secret", "more plain words")]
-    with RustSQLiteCheckpointer.from_conn_string(
-        str(db_path), serde=EncryptedSerializer.from_pycryptodome_aes(key=b"w" * 32)
-    ) as wrong_key, pytest.raises(ValueError):
+    with (
+        RustSQLiteCheckpointer.from_conn_string(
+            str(db_path), serde=EncryptedSerializer.from_pycryptodome_aes(key=b"w" * 32)
+        ) as wrong_key,
+        pytest.raises(ValueError),
+    ):
         wrong_key.get_tuple(config())
 
 
@@ -272,13 +299,20 @@ def test_pickle_fallback_serializer(db_path: Path) -> None:
         saver.put_writes(stored, [("odd", complex(1, 2)), ("fine", value[0])], "task")
         found = saver.get_tuple(config())
         assert found is not None
-        assert found.pending_writes == [("task", "odd", complex(1, 2)), ("task", "fine", Decimal("1.5"))]
+        assert found.pending_writes == [
+            ("task", "odd", complex(1, 2)),
+            ("task", "fine", Decimal("1.5")),
+        ]
     tags = [row[0] for row in raw_rows(db_path, "SELECT type FROM writes ORDER BY idx")]
     assert tags == ["pickle", "msgpack"]
 
 
 def test_strict_serializer_does_not_construct_unlisted_types(db_path: Path) -> None:
-    values = {"note": Note("n", 1.0), "profile": Profile(name="p", tags=[], joined=NOW), "msg": HumanMessage("hi", id="m")}
+    values = {
+        "note": Note("n", 1.0),
+        "profile": Profile(name="p", tags=[], joined=NOW),
+        "msg": HumanMessage("hi", id="m"),
+    }
     with RustSQLiteCheckpointer.from_conn_string(str(db_path)) as permissive:
         permissive.put(config(), checkpoint(**values), {"step": 0}, {})  # type: ignore[typeddict-item]
     strict_serde = JsonPlusSerializer(allowed_msgpack_modules=None)
@@ -293,7 +327,9 @@ def test_strict_serializer_does_not_construct_unlisted_types(db_path: Path) -> N
         [(type_, blob)] = raw_rows(db_path, "SELECT type, checkpoint FROM checkpoints")
         assert channel_values == strict_serde.loads_typed((type_, blob))["channel_values"]
 
-        allowed = strict.with_allowlist([(Note.__module__, "Note"), (Profile.__module__, "Profile")])
+        allowed = strict.with_allowlist(
+            [(Note.__module__, "Note"), (Profile.__module__, "Profile")]
+        )
         assert allowed is not strict
         found = allowed.get_tuple(config())
         assert found is not None

@@ -30,10 +30,11 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.base.id import uuid6
-from langgraph.checkpoint.sqlite import SqliteSaver as LangGraphSqliteSaver
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME, SCHEDULED
+from langgraph.checkpoint.sqlite import SqliteSaver as LangGraphSqliteSaver
 from langgraph.graph import START, StateGraph
 
+from conftest import writes_of
 from fast_langgraph import RustSQLiteCheckpointer
 
 # -- helpers ---------------------------------------------------------------------------
@@ -43,7 +44,9 @@ def new_id() -> str:
     return str(uuid6(clock_seq=-1))
 
 
-def config(thread_id: str, checkpoint_ns: str | None = "", checkpoint_id: str | None = None) -> RunnableConfig:
+def config(
+    thread_id: str, checkpoint_ns: str | None = "", checkpoint_id: str | None = None
+) -> RunnableConfig:
     configurable: dict[str, Any] = {"thread_id": thread_id}
     if checkpoint_ns is not None:
         configurable["checkpoint_ns"] = checkpoint_ns
@@ -190,7 +193,7 @@ def test_checkpoint_dict_round_trips_verbatim_with_unknown_keys(
     saver.put(config("t"), cp, {"source": "loop", "step": 1}, {})  # type: ignore[arg-type]
     found = saver.get_tuple(config("t"))
     assert found is not None
-    stored = dict(found.checkpoint)
+    stored: dict[str, Any] = dict(found.checkpoint)
     # A tuple may come back as a list through msgpack, as with SqliteSaver.
     stored["pending_sends"] = [tuple(send) for send in stored["pending_sends"]]
     assert stored == expected
@@ -290,14 +293,36 @@ def test_list_with_checkpoint_id_in_config_returns_only_it(saver: RustSQLiteChec
 
 @pytest.fixture
 def filter_saver(saver: RustSQLiteCheckpointer) -> RustSQLiteCheckpointer:
-    put(saver, "t", checkpoint_id=new_id(), metadata={"source": "input", "step": -1, "user": {"name": "ada", "age": 36}, "flag": True})
-    put(saver, "t", checkpoint_id=new_id(), metadata={"source": "loop", "step": 0, "user": {"name": "bob"}, "flag": False, "tag": None})
-    put(saver, "t", checkpoint_id=new_id(), metadata={"source": "loop", "step": 1, "tags": ["x", "y"], "score": 0.5})
-    put(saver, "u", checkpoint_id=new_id(), metadata={"source": "loop", "step": 1, "user": {"name": "ada"}})
+    put(
+        saver,
+        "t",
+        checkpoint_id=new_id(),
+        metadata={"source": "input", "step": -1, "user": {"name": "ada", "age": 36}, "flag": True},
+    )
+    put(
+        saver,
+        "t",
+        checkpoint_id=new_id(),
+        metadata={"source": "loop", "step": 0, "user": {"name": "bob"}, "flag": False, "tag": None},
+    )
+    put(
+        saver,
+        "t",
+        checkpoint_id=new_id(),
+        metadata={"source": "loop", "step": 1, "tags": ["x", "y"], "score": 0.5},
+    )
+    put(
+        saver,
+        "u",
+        checkpoint_id=new_id(),
+        metadata={"source": "loop", "step": 1, "user": {"name": "ada"}},
+    )
     return saver
 
 
-def steps_matching(saver: RustSQLiteCheckpointer, cfg: RunnableConfig | None, **filter: Any) -> list[Any]:
+def steps_matching(
+    saver: RustSQLiteCheckpointer, cfg: RunnableConfig | None, **filter: Any
+) -> list[Any]:
     return sorted(
         (t.config["configurable"]["thread_id"], t.metadata["step"])
         for t in saver.list(cfg, filter=filter)
@@ -325,7 +350,11 @@ def test_list_filter_none_matches_missing_and_null(filter_saver: RustSQLiteCheck
     # "tag" is null on step 0 and missing on the others: all match.
     assert steps_matching(filter_saver, None, tag=None) == [("t", -1), ("t", 0), ("t", 1), ("u", 1)]
     assert steps_matching(filter_saver, None, score=None) == [("t", -1), ("t", 0), ("u", 1)]
-    assert steps_matching(filter_saver, None, **{"user.age": None}) == [("t", 0), ("t", 1), ("u", 1)]
+    assert steps_matching(filter_saver, None, **{"user.age": None}) == [
+        ("t", 0),
+        ("t", 1),
+        ("u", 1),
+    ]
 
 
 def test_list_filter_on_booleans(filter_saver: RustSQLiteCheckpointer) -> None:
@@ -408,7 +437,10 @@ def test_put_writes_idx_is_the_batch_position_or_the_special_index(
     cfg = put(file_saver, "t")
     file_saver.put_writes(cfg, [("a", 1), ("b", 2), ("c", 3)], "task-1", "~0")
     file_saver.put_writes(
-        cfg, [(ERROR, "boom"), (INTERRUPT, "why"), (RESUME, "yes"), (SCHEDULED, None)], "task-2", "~1"
+        cfg,
+        [(ERROR, "boom"), (INTERRUPT, "why"), (RESUME, "yes"), (SCHEDULED, None)],
+        "task-2",
+        "~1",
     )
     assert raw_writes(db_path) == [
         ("task-1", "~0", 0, "a"),
@@ -428,7 +460,11 @@ def test_put_writes_ordinary_writes_keep_the_first_writer(saver: RustSQLiteCheck
     saver.put_writes(cfg, [("a", "x"), ("b", "y"), ("c", "third")], "task")  # idx 2 is new
     found = saver.get_tuple(cfg)
     assert found is not None
-    assert found.pending_writes == [("task", "a", "first"), ("task", "b", "first"), ("task", "c", "third")]
+    assert found.pending_writes == [
+        ("task", "a", "first"),
+        ("task", "b", "first"),
+        ("task", "c", "third"),
+    ]
 
 
 def test_put_writes_special_only_batch_replaces(saver: RustSQLiteCheckpointer) -> None:
@@ -439,7 +475,10 @@ def test_put_writes_special_only_batch_replaces(saver: RustSQLiteCheckpointer) -
     saver.put_writes(cfg, [(ERROR, "second error")], "task")
     found = saver.get_tuple(cfg)
     assert found is not None
-    assert found.pending_writes == [("task", INTERRUPT, "second question"), ("task", ERROR, "second error")]
+    assert found.pending_writes == [
+        ("task", INTERRUPT, "second question"),
+        ("task", ERROR, "second error"),
+    ]
 
 
 def test_put_writes_mixed_batch_does_not_replace(saver: RustSQLiteCheckpointer) -> None:
@@ -461,7 +500,13 @@ def test_pending_writes_are_ordered_by_task_path_then_task_id_then_idx(
     saver.put_writes(cfg, [("x", "y-early")], "y-task", "~0")
     found = saver.get_tuple(cfg)
     assert found is not None
-    assert [value for _, _, value in found.pending_writes] == ["y-early", "a0", "b0", "b1", "z-late"]
+    assert [value for _, _, value in writes_of(found)] == [
+        "y-early",
+        "a0",
+        "b0",
+        "b1",
+        "z-late",
+    ]
     listed = next(iter(saver.list(cfg)))
     assert listed.pending_writes == found.pending_writes
 
@@ -482,14 +527,22 @@ def test_put_writes_belong_to_their_checkpoint_and_namespace(saver: RustSQLiteCh
 
 def test_put_writes_values_keep_their_types(saver: RustSQLiteCheckpointer) -> None:
     cfg = put(saver, "t")
-    values: list[Any] = [None, b"\x00\xffbytes", bytearray(b"ba"), {"k": [1, 2]}, "text", 1.5, ("a", 1)]
+    values: list[Any] = [
+        None,
+        b"\x00\xffbytes",
+        bytearray(b"ba"),
+        {"k": [1, 2]},
+        "text",
+        1.5,
+        ("a", 1),
+    ]
     saver.put_writes(cfg, [(f"ch{i}", v) for i, v in enumerate(values)], "task")
     found = saver.get_tuple(cfg)
     assert found is not None
     # Exactly what the serializer's own round trip gives (a top-level tuple becomes a list).
     expected = [saver.serde.loads_typed(saver.serde.dumps_typed(v)) for v in values]
-    assert [value for _, _, value in found.pending_writes] == expected
-    assert [type(value) for _, _, value in found.pending_writes] == [type(v) for v in expected]
+    assert [value for _, _, value in writes_of(found)] == expected
+    assert [type(value) for _, _, value in writes_of(found)] == [type(v) for v in expected]
 
 
 # -- delete, copy, prune ------------------------------------------------------------------
@@ -547,7 +600,10 @@ def test_copy_thread_copies_everything_and_leaves_the_source(saver: RustSQLiteCh
     assert ids(copied) == ids(before)
     for original, copy in zip(before, copied, strict=True):
         assert copy.config["configurable"]["thread_id"] == "dst"
-        assert copy.config["configurable"]["checkpoint_ns"] == original.config["configurable"]["checkpoint_ns"]
+        assert (
+            copy.config["configurable"]["checkpoint_ns"]
+            == original.config["configurable"]["checkpoint_ns"]
+        )
         assert copy.checkpoint == original.checkpoint
         assert copy.metadata == original.metadata
         assert copy.pending_writes == original.pending_writes
@@ -620,7 +676,9 @@ def run_with_timeout(work: Callable[[], None], seconds: float = 30) -> None:
         raise errors[0]
 
 
-def test_calling_the_saver_inside_a_list_loop_does_not_deadlock(saver: RustSQLiteCheckpointer) -> None:
+def test_calling_the_saver_inside_a_list_loop_does_not_deadlock(
+    saver: RustSQLiteCheckpointer,
+) -> None:
     # More than a page of rows, so list() is still reading when the loop body runs.
     put_chain(saver, "t", 120)
     seen: list[str] = []
@@ -647,7 +705,7 @@ async def test_calling_the_async_saver_inside_an_alist_loop(saver: RustSQLiteChe
         assert await saver.aget_tuple(found.config) is not None
         await saver.aput_writes(found.config, [("seen", count)], "visitor")
     assert count == 110
-    assert [t.pending_writes[0][2] for t in saver.list(config("t"))] == list(range(1, 111))
+    assert [writes_of(t)[0][2] for t in saver.list(config("t"))] == list(range(1, 111))
 
 
 # -- DeltaChannel history and pruning ---------------------------------------------------
@@ -701,12 +759,16 @@ def test_delta_channel_history_matches_the_reference_walk(saver: RustSQLiteCheck
     channels = ["items", "count", "not-a-channel"]
     for found in every:
         ours = saver.get_delta_channel_history(config=found.config, channels=channels)
-        reference = BaseCheckpointSaver.get_delta_channel_history(saver, config=found.config, channels=channels)
+        reference = BaseCheckpointSaver.get_delta_channel_history(
+            saver, config=found.config, channels=channels
+        )
         assert ours == reference, found.checkpoint["id"]
     assert saver.get_delta_channel_history(config=every[0].config, channels=[]) == {}
     # The latest config without an id walks from the latest checkpoint.
     assert saver.get_delta_channel_history(config=config("t"), channels=["items"]) == (
-        BaseCheckpointSaver.get_delta_channel_history(saver, config=every[0].config, channels=["items"])
+        BaseCheckpointSaver.get_delta_channel_history(
+            saver, config=every[0].config, channels=["items"]
+        )
     )
 
 
@@ -735,11 +797,15 @@ def test_delta_channel_history_follows_the_parent_chain_of_a_fork(
     graph.invoke({"items": ["forked"]}, past.config)
     for found in saver.list(config("t")):
         ours = saver.get_delta_channel_history(config=found.config, channels=["items"])
-        reference = BaseCheckpointSaver.get_delta_channel_history(saver, config=found.config, channels=["items"])
+        reference = BaseCheckpointSaver.get_delta_channel_history(
+            saver, config=found.config, channels=["items"]
+        )
         assert ours == reference
 
 
-def test_prune_keep_latest_keeps_a_delta_thread_reconstructable(saver: RustSQLiteCheckpointer) -> None:
+def test_prune_keep_latest_keeps_a_delta_thread_reconstructable(
+    saver: RustSQLiteCheckpointer,
+) -> None:
     graph = run_delta_thread(saver, "t", 5)
     cfg = config("t", None)
     state_before = graph.get_state(cfg)

@@ -20,7 +20,6 @@ import uuid
 from typing import Any
 
 import pytest
-from fast_langgraph_rs import _native
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import (
@@ -43,6 +42,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel
+
+from fast_langgraph_rs import _native
 
 SERDE = JsonPlusSerializer()
 CORPUS_SETTINGS = settings(

@@ -32,9 +32,7 @@ from typing import Any, Protocol, TypedDict
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-Row = tuple[
-    str, str, str, "str | None", dict[str, Any], dict[str, Any], list[PendingWrite]
-]
+Row = tuple[str, str, str, "str | None", dict[str, Any], dict[str, Any], list[PendingWrite]]
 
 # A metadata filter after validation: (JSON path such as "$.source" or "$.a.b",
 # value to compare with json_extract's result; None means "missing or null").

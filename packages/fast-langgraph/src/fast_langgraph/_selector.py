@@ -40,8 +40,7 @@ def _load_pure() -> Implementation:
     module = importlib.import_module("fast_langgraph_pure")
     if module.__version__ != __version__:
         raise ImportError(
-            f"fast-langgraph-pure {module.__version__} does not match "
-            f"fast-langgraph {__version__}"
+            f"fast-langgraph-pure {module.__version__} does not match fast-langgraph {__version__}"
         )
     name = "pure-compiled" if module.COMPILED else "pure"
     return Implementation(name, module.Engine, module.__version__)
@@ -55,9 +54,7 @@ def select(requested: str | None = None) -> Implementation:
     if requested is None:
         requested = os.environ.get(ENV_VAR, "").strip().lower()
     if requested and requested not in CHOICES:
-        raise ImportError(
-            f"{ENV_VAR}={requested!r} is not one of {', '.join(CHOICES)}"
-        )
+        raise ImportError(f"{ENV_VAR}={requested!r} is not one of {', '.join(CHOICES)}")
     attempts = [requested] if requested else list(CHOICES)
     errors: list[str] = []
     for name in attempts:
@@ -65,9 +62,7 @@ def select(requested: str | None = None) -> Implementation:
             return _LOADERS[name]()
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
-    raise ImportError(
-        "no fast-langgraph implementation could be loaded:\n  " + "\n  ".join(errors)
-    )
+    raise ImportError("no fast-langgraph implementation could be loaded:\n  " + "\n  ".join(errors))
 
 
 @functools.cache

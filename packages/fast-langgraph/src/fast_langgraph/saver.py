@@ -154,9 +154,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
     ) -> None:
         super().__init__(serde=serde)
         if durability not in DURABILITY_CHOICES:
-            raise ValueError(
-                f"durability must be one of {DURABILITY_CHOICES}, got {durability!r}"
-            )
+            raise ValueError(f"durability must be one of {DURABILITY_CHOICES}, got {durability!r}")
         if ttl is not None:
             validate_ttl(ttl)  # before the file is opened, so a bad ttl leaves nothing open
         if isinstance(conn, sqlite3.Connection):
@@ -179,9 +177,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
 
     @classmethod
     @contextmanager
-    def from_conn_string(
-        cls, conn_string: str, **kwargs: Any
-    ) -> Iterator[RustSQLiteCheckpointer]:
+    def from_conn_string(cls, conn_string: str, **kwargs: Any) -> Iterator[RustSQLiteCheckpointer]:
         """Open a saver on a path (or ":memory:") and close it on exit."""
         saver = cls(conn_string, **kwargs)
         try:
@@ -353,9 +349,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         if strategy not in PRUNE_STRATEGIES:
             raise ValueError(f"strategy must be one of {PRUNE_STRATEGIES}, got {strategy!r}")
         if thread_ids:
-            self._engine.prune(
-                [str(t) for t in thread_ids], strategy == "keep_latest", self.serde
-            )
+            self._engine.prune([str(t) for t in thread_ids], strategy == "keep_latest", self.serde)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -434,9 +428,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await self._in_thread(self.copy_thread, source_thread_id, target_thread_id)
 
-    async def aprune(
-        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest"
-    ) -> None:
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await self._in_thread(self.prune, thread_ids, strategy=strategy)
 
     async def aget_delta_channel_history(
@@ -464,9 +456,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         """
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise ValueError("older_than must be a non-negative datetime.timedelta")
-        counts = self._engine.cleanup(
-            _created_before(older_than), keep_latest, dry_run, self.serde
-        )
+        counts = self._engine.cleanup(_created_before(older_than), keep_latest, dry_run, self.serde)
         if vacuum and not dry_run:
             self._engine.vacuum()
         return counts

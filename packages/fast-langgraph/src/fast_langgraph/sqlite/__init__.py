@@ -1,6 +1,6 @@
 """Drop-in names for `langgraph.checkpoint.sqlite`: change only the import.
 
-    from fast_langgraph.sqlite import SqliteSaver
+from fast_langgraph.sqlite import SqliteSaver
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Drop-in name for `langgraph.checkpoint.sqlite.aio.AsyncSqliteSaver`.
 
-    from fast_langgraph.sqlite.aio import AsyncSqliteSaver
+from fast_langgraph.sqlite.aio import AsyncSqliteSaver
 
-    async with AsyncSqliteSaver.from_conn_string("checkpoints.db") as saver:
-        ...
+async with AsyncSqliteSaver.from_conn_string("checkpoints.db") as saver:
+    ...
 """
 
 from __future__ import annotations
