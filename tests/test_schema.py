@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import fast_langgraph_pure
 import pytest
-from fast_langgraph_pure import storage
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.base import id as checkpoint_id_module
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+import fast_langgraph_pure
+from conftest import read_only_file
+from fast_langgraph_pure import storage
 
 SERDE = JsonPlusSerializer()
 IMPL = os.environ.get("FAST_LANGGRAPH_IMPL", "").strip().lower() or "pure"
@@ -517,18 +519,14 @@ def test_file_that_is_not_a_database_fails_unchanged(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores file modes")
 def test_read_only_file_fails_cleanly_when_opened_writable(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     make_sqlitesaver_file(path)
     digest = file_digest(path)
-    path.chmod(0o444)
-    try:
+    with read_only_file(path):
         with pytest.raises(sqlite3.OperationalError):
             open_engine(path)
         assert file_digest(path) == digest
-    finally:
-        path.chmod(0o644)
 
 
 def test_unknown_durability_is_refused_before_touching_disk(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@
 //! to exactly the same schema.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -41,9 +41,27 @@ impl Durability {
 /// Pragmas for a writable connection, outside any transaction.
 pub fn configure_writer(conn: &Connection, durability: Durability) -> Result<()> {
     conn.busy_timeout(Duration::from_millis(sql::BUSY_TIMEOUT_MS.into()))?;
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    enable_wal(conn)?;
     conn.pragma_update(None, "synchronous", durability.synchronous())?;
     Ok(())
+}
+
+/// Switch the file to WAL (a no-op when it already is). The switch needs the file
+/// to itself and SQLite answers "database is locked" at once, without its busy
+/// handler, while another process opens or switches it: retry until the busy
+/// timeout has passed, as the pure engine does.
+fn enable_wal(conn: &Connection) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(sql::BUSY_TIMEOUT_MS.into());
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())) {
+            Err(rusqlite::Error::SqliteFailure(err, _))
+                if err.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// Pragmas for a connection that only reads.

@@ -65,7 +65,7 @@ class Stats(TypedDict):
     writes: int
     bytes_on_disk: int  # page_count * page_size, plus the WAL file if any
     data_bytes: int  # sum of ThreadStats.bytes over all threads
-    largest_threads: list[ThreadStats]  # largest `bytes` first, at most `top`
+    largest_threads: list[ThreadStats]  # largest `bytes` first; `top` of them (all if top < 0)
 
 
 class Engine(Protocol):
@@ -181,7 +181,8 @@ class Engine(Protocol):
         surviving checkpoint is always spared. dry_run counts without deleting."""
 
     def stats(self, top: int) -> Stats:
-        """Counts and sizes from indexes and blob lengths, never decoding blobs."""
+        """Counts and sizes from indexes and blob lengths, never decoding blobs.
+        `top` < 0 lists every thread."""
 
     def db_size(self) -> int:
         """Bytes the database occupies on disk (main file plus WAL)."""
