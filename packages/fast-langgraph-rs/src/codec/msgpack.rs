@@ -5,6 +5,9 @@
 //! bytes written here are byte-identical to langgraph's `JsonPlusSerializer`.
 //! The reader is a pull parser: it hands out one `Token` at a time, borrowing
 //! strings and binaries from the input, and leaves building values to its caller.
+//! It does not check that strings are UTF-8: the caller does, when it makes a
+//! string of one (Python's decoder validates as it decodes, so checking here too
+//! would read every string twice).
 
 use std::fmt;
 
@@ -15,8 +18,6 @@ pub enum MsgpackError {
     Truncated,
     /// A byte that starts no MessagePack value (0xc1).
     InvalidMarker(u8),
-    /// A str value whose bytes are not UTF-8.
-    InvalidUtf8,
     /// A length that does not fit the 32-bit headers of the format.
     TooLarge,
 }
@@ -26,7 +27,6 @@ impl fmt::Display for MsgpackError {
         match self {
             MsgpackError::Truncated => f.write_str("msgpack data ended unexpectedly"),
             MsgpackError::InvalidMarker(byte) => write!(f, "invalid msgpack marker 0x{byte:02x}"),
-            MsgpackError::InvalidUtf8 => f.write_str("msgpack str is not valid UTF-8"),
             MsgpackError::TooLarge => f.write_str("value too large for msgpack"),
         }
     }
@@ -171,7 +171,8 @@ pub enum Token<'a> {
     BigUInt(u64),
     /// float32 values are widened, as Python has only one float type.
     Float(f64),
-    Str(&'a str),
+    /// A str value's bytes, not yet checked to be UTF-8.
+    Str(&'a [u8]),
     Bin(&'a [u8]),
     Array(usize),
     Map(usize),
@@ -302,10 +303,7 @@ impl<'a> Reader<'a> {
     }
 
     fn take_str(&mut self, len: usize) -> Result<Token<'a>, MsgpackError> {
-        let bytes = self.take(len)?;
-        std::str::from_utf8(bytes)
-            .map(Token::Str)
-            .map_err(|_| MsgpackError::InvalidUtf8)
+        Ok(Token::Str(self.take(len)?))
     }
 
     fn take_ext(&mut self, len: usize) -> Result<Token<'a>, MsgpackError> {
@@ -411,7 +409,7 @@ mod tests {
             tokens,
             vec![
                 Token::Map(2),
-                Token::Str("ké"),
+                Token::Str("ké".as_bytes()),
                 Token::Array(4),
                 Token::Int(-70000),
                 Token::BigUInt(u64::MAX),
@@ -432,9 +430,17 @@ mod tests {
         let mut reader = Reader::new(&data);
         assert_eq!(reader.next_token().unwrap(), Token::Float(1.5));
         assert_eq!(reader.next_token().unwrap(), Token::Int(5));
-        assert_eq!(reader.next_token().unwrap(), Token::Str("x"));
+        assert_eq!(reader.next_token().unwrap(), Token::Str(b"x"));
         assert_eq!(reader.next_token().unwrap(), Token::Int(-5));
         assert!(reader.is_at_end());
+    }
+
+    #[test]
+    fn reader_leaves_utf8_checks_to_its_caller() {
+        assert_eq!(
+            Reader::new(&[0xa1, 0xff]).next_token(),
+            Ok(Token::Str(&[0xff]))
+        );
     }
 
     #[test]
@@ -446,10 +452,6 @@ mod tests {
         assert_eq!(
             Reader::new(&[0xa2, b'a']).next_token(),
             Err(MsgpackError::Truncated)
-        );
-        assert_eq!(
-            Reader::new(&[0xa1, 0xff]).next_token(),
-            Err(MsgpackError::InvalidUtf8)
         );
         assert_eq!(Reader::new(&[]).next_token(), Err(MsgpackError::Truncated));
         assert_eq!(

@@ -23,13 +23,13 @@
 
 use std::mem;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PySet, PyString, PyTuple, PyType,
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType,
 };
-use pyo3::{intern, IntoPyObjectExt};
+use pyo3::{ffi, intern, IntoPyObjectExt};
 
 use super::serde_fallback as fallback;
 use crate::codec::json::{self as json_text, JsonValue};
@@ -152,6 +152,7 @@ pub fn decode_value<'py>(
                 serde,
                 ext_hook: None,
                 rebuild_messages: native.rebuild_messages,
+                keys: KeyCache::new(),
             };
             let mut reader = Reader::new(data);
             match decoder.value(&mut reader, 0) {
@@ -198,6 +199,13 @@ struct MessageClass {
     name: &'static str,
     /// Field names in declaration order.
     fields: Vec<String>,
+    /// The same names as interned Python strings, to build `__dict__` with.
+    field_names: Vec<Py<PyString>>,
+    /// What each field holds, for `validates_to_itself`.
+    field_kinds: Vec<FieldKind>,
+    /// `{field: None}` in field order: a copy is a `__dict__` already sized
+    /// for every field, whose values are then replaced.
+    dict_template: Py<PyDict>,
     /// `model_dump()` provably equals the instance `__dict__` plus extras when
     /// every value is plain data: pydantic v2 model, `model_dump` and the core
     /// schema hook not overridden, no computed fields, no serializers, no
@@ -211,10 +219,58 @@ struct MessageClass {
     construct: Option<ConstructProfile>,
     /// The default of the `type` field ("human", "ai"...).
     type_literal: Option<String>,
-    /// `model_construct` with every field given reduces to setting four
-    /// attributes (see `construct_directly`): extra="allow", no aliases, no
-    /// private attributes, no post-init hook, not a root model.
+    /// `model_construct` with every field given reduces to `object.__new__` and
+    /// setting four attributes (see `construct_directly`): extra="allow", no
+    /// aliases, no private attributes, no post-init hook, not a root model, no
+    /// `__new__` of its own.
     direct_construct: bool,
+}
+
+impl MessageClass {
+    /// The position of the field named `key`; `guess` is tried first (stored
+    /// messages list their fields in declaration order).
+    fn field_index(&self, key: &[u8], guess: usize) -> Option<usize> {
+        match self.fields.get(guess) {
+            Some(field) if field.as_bytes() == key => Some(guess),
+            _ => self.fields.iter().position(|field| field.as_bytes() == key),
+        }
+    }
+}
+
+/// The message fields `validates_to_itself` knows, by name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    Content,
+    AdditionalKwargs,
+    ResponseMetadata,
+    Type,
+    /// name, id, role, status: an optional str.
+    OptionalStr,
+    ToolCallId,
+    Artifact,
+    ToolCalls,
+    InvalidToolCalls,
+    UsageMetadata,
+    /// Any other field: validation is never skipped when it is stored.
+    Unknown,
+}
+
+impl FieldKind {
+    fn of(name: &str) -> FieldKind {
+        match name {
+            "content" => FieldKind::Content,
+            "additional_kwargs" => FieldKind::AdditionalKwargs,
+            "response_metadata" => FieldKind::ResponseMetadata,
+            "type" => FieldKind::Type,
+            "name" | "id" | "role" | "status" => FieldKind::OptionalStr,
+            "tool_call_id" => FieldKind::ToolCallId,
+            "artifact" => FieldKind::Artifact,
+            "tool_calls" => FieldKind::ToolCalls,
+            "invalid_tool_calls" => FieldKind::InvalidToolCalls,
+            "usage_metadata" => FieldKind::UsageMetadata,
+            _ => FieldKind::Unknown,
+        }
+    }
 }
 
 /// The validation a message class performs beyond its field types.
@@ -242,8 +298,6 @@ struct Known {
     msgpack_enc: Py<PyAny>,
     messages: Vec<MessageClass>,
     ai_shapes: Option<AiShapes>,
-    /// `object.__setattr__`, which pydantic's `model_construct` uses too.
-    object_setattr: Py<PyAny>,
 }
 
 static KNOWN: PyOnceLock<Known> = PyOnceLock::new();
@@ -276,6 +330,15 @@ impl Known {
                 .and_then(|field| field.getattr("default"))
                 .and_then(|default| default.extract::<String>())
                 .ok();
+            let field_names = fields
+                .iter()
+                .map(|field| PyString::intern(py, field).unbind())
+                .collect();
+            let field_kinds = fields.iter().map(|field| FieldKind::of(field)).collect();
+            let dict_template = PyDict::new(py);
+            for name in &field_names {
+                dict_template.set_item(name, py.None())?;
+            }
             messages.push(MessageClass {
                 dump_from_dict: dump_equals_dict(&class).unwrap_or(false),
                 construct: construct_profile(&class).unwrap_or(None),
@@ -286,6 +349,9 @@ impl Known {
                 module,
                 name,
                 fields,
+                field_names,
+                field_kinds,
+                dict_template: dict_template.unbind(),
             });
         }
         Ok(Known {
@@ -296,10 +362,6 @@ impl Known {
             msgpack_enc: jsonplus.getattr("_msgpack_enc")?.unbind(),
             messages,
             ai_shapes: ai_shapes(py).ok(),
-            object_setattr: PyModule::import(py, "builtins")?
-                .getattr("object")?
-                .getattr("__setattr__")?
-                .unbind(),
         })
     }
 
@@ -309,10 +371,10 @@ impl Known {
             .find(|message| object_type.is(message.class.bind(object_type.py())))
     }
 
-    fn message_class_named(&self, module: &str, name: &str) -> Option<&MessageClass> {
+    fn message_class_named(&self, module: &[u8], name: &[u8]) -> Option<&MessageClass> {
         self.messages
             .iter()
-            .find(|message| message.module == module && message.name == name)
+            .find(|message| message.name.as_bytes() == name && message.module.as_bytes() == module)
     }
 }
 
@@ -416,6 +478,7 @@ fn construct_profile(class: &Bound<'_, PyType>) -> PyResult<Option<ConstructProf
 
 /// See `MessageClass::direct_construct`.
 fn construct_is_plain(class: &Bound<'_, PyType>) -> PyResult<bool> {
+    let py = class.py();
     let extra = class
         .getattr("model_config")?
         .call_method1("get", ("extra",))?;
@@ -423,6 +486,11 @@ fn construct_is_plain(class: &Bound<'_, PyType>) -> PyResult<bool> {
         || class.getattr("__pydantic_root_model__")?.is_truthy()?
         || !class.getattr("__pydantic_post_init__")?.is_none()
         || !class.getattr("__private_attributes__")?.is_empty()?
+        || !class
+            .getattr("__new__")?
+            .is(PyModule::import(py, "builtins")?
+                .getattr("object")?
+                .getattr("__new__")?)
     {
         return Ok(false);
     }
@@ -478,13 +546,20 @@ fn is_exact_int(value: &Bound<'_, PyAny>) -> bool {
     value.is_exact_instance_of::<PyInt>()
 }
 
-/// An exact dict whose keys are exactly `expected`, in that order.
-fn has_exact_keys(dict: &Bound<'_, PyDict>, expected: &[&str]) -> bool {
-    dict.len() == expected.len()
-        && dict.keys().iter().zip(expected).all(|(key, name)| {
-            key.cast_exact::<PyString>()
-                .is_ok_and(|key| key.to_str().is_ok_and(|key| key == *name))
-        })
+/// A value check, for the shapes below.
+type Check = fn(&Bound<'_, PyAny>) -> bool;
+
+/// An exact dict whose keys are exactly the names of `shape`, in that order,
+/// each value passing its check.
+fn has_shape(value: &Bound<'_, PyAny>, shape: &[(&str, Check)]) -> bool {
+    let Ok(dict) = value.cast_exact::<PyDict>() else {
+        return false;
+    };
+    dict.len() == shape.len()
+        && dict
+            .iter()
+            .zip(shape)
+            .all(|((key, item), (name, check))| is_text(&key, name) && check(&item))
 }
 
 /// An exact dict of exact ints whose keys follow `order` (a subsequence of it).
@@ -494,61 +569,91 @@ fn is_ordered_int_dict(value: &Bound<'_, PyAny>, order: &[String]) -> bool {
     };
     let mut allowed = order.iter();
     dict.iter().all(|(key, item)| {
-        let Ok(key) = key.cast_exact::<PyString>().map(|key| key.to_string()) else {
+        let Some(key) = exact_str(&key) else {
             return false;
         };
-        allowed.any(|name| *name == key) && is_exact_int(&item)
+        allowed.any(|name| name == key) && is_exact_int(&item)
     })
 }
 
+/// The text of an exact str (None for anything else, or for surrogates).
+fn exact_str<'a>(value: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    value.cast_exact::<PyString>().ok()?.to_str().ok()
+}
+
+const TOOL_CALL_SHAPE: [(&str, Check); 4] = [
+    ("name", is_exact_str),
+    ("args", |args| {
+        args.cast_exact::<PyDict>()
+            .is_ok_and(|args| args.keys().iter().all(|key| is_exact_str(&key)))
+    }),
+    ("id", is_none_or_str),
+    ("type", |kind| is_text(kind, "tool_call")),
+];
+
+const INVALID_TOOL_CALL_SHAPE: [(&str, Check); 5] = [
+    ("type", |kind| is_text(kind, "invalid_tool_call")),
+    ("id", is_none_or_str),
+    ("name", is_none_or_str),
+    ("args", is_none_or_str),
+    ("error", is_none_or_str),
+];
+
+/// `stored`: the message's kwargs as stored; `stored_at`: for each field of
+/// `class`, where its value is in `stored` (every stored key being a field,
+/// stored once).
 fn validates_to_itself(
     known: &Known,
     class: &MessageClass,
     profile: ConstructProfile,
-    kwargs: &Bound<'_, PyDict>,
+    stored: &[(&[u8], Bound<'_, PyAny>)],
+    stored_at: &[Option<usize>],
 ) -> PyResult<bool> {
-    for (key, value) in kwargs.iter() {
-        let key = key.cast_exact::<PyString>()?.to_str()?;
-        if !class.fields.iter().any(|field| field == key) {
-            return Ok(false);
-        }
-        let acceptable = match key {
-            "content" => {
-                is_exact_str(&value)
+    let ai = profile == ConstructProfile::Ai;
+    let mut has_tool_call_id = false;
+    let mut has_calls = false;
+    let mut additional_kwargs = None;
+    for (kind, at) in class.field_kinds.iter().zip(stored_at) {
+        let Some(at) = at else {
+            continue;
+        };
+        let value = &stored[*at].1;
+        let acceptable = match kind {
+            FieldKind::Content => {
+                is_exact_str(value)
                     || value.cast_exact::<PyList>().is_ok_and(|items| {
                         items.iter().all(|item| {
                             is_exact_str(&item) || item.is_exact_instance_of::<PyDict>()
                         })
                     })
             }
-            "additional_kwargs" | "response_metadata" => value.is_exact_instance_of::<PyDict>(),
-            "type" => value
-                .cast_exact::<PyString>()
-                .is_ok_and(|text| text.to_str().ok() == class.type_literal.as_deref()),
-            "name" | "id" | "role" | "tool_call_id" | "status" => is_none_or_str(&value),
-            "artifact" => true, // typed Any; coerce_args leaves it alone
-            "tool_calls" if profile == ConstructProfile::Ai => all_dicts(&value, |call| {
-                has_exact_keys(call, &["name", "args", "id", "type"])
-                    && is_item(call, "name", is_exact_str)
-                    && is_item(call, "args", |args| {
-                        args.cast_exact::<PyDict>()
-                            .is_ok_and(|args| args.keys().iter().all(|k| is_exact_str(&k)))
-                    })
-                    && is_item(call, "id", is_none_or_str)
-                    && is_item(call, "type", |kind| is_text(kind, "tool_call"))
-            }),
-            "invalid_tool_calls" if profile == ConstructProfile::Ai => all_dicts(&value, |call| {
-                has_exact_keys(call, &["type", "id", "name", "args", "error"])
-                    && is_item(call, "type", |kind| is_text(kind, "invalid_tool_call"))
-                    && ["id", "name", "args", "error"]
-                        .iter()
-                        .all(|key| is_item(call, key, is_none_or_str))
-            }),
-            "usage_metadata" if profile == ConstructProfile::Ai => {
+            FieldKind::AdditionalKwargs => {
+                additional_kwargs = Some(value);
+                value.is_exact_instance_of::<PyDict>()
+            }
+            FieldKind::ResponseMetadata => value.is_exact_instance_of::<PyDict>(),
+            FieldKind::Type => {
+                exact_str(value).is_some_and(|text| Some(text) == class.type_literal.as_deref())
+            }
+            FieldKind::OptionalStr => is_none_or_str(value),
+            FieldKind::ToolCallId => {
+                has_tool_call_id = true;
+                is_none_or_str(value)
+            }
+            FieldKind::Artifact => true, // typed Any; coerce_args leaves it alone
+            FieldKind::ToolCalls if ai => {
+                all_items(value, |call| has_shape(call, &TOOL_CALL_SHAPE))
+                    && mark_calls(&mut has_calls, value)?
+            }
+            FieldKind::InvalidToolCalls if ai => {
+                all_items(value, |call| has_shape(call, &INVALID_TOOL_CALL_SHAPE))
+                    && mark_calls(&mut has_calls, value)?
+            }
+            FieldKind::UsageMetadata if ai => {
                 let Some(shapes) = &known.ai_shapes else {
                     return Ok(false);
                 };
-                value.is_none() || usage_validates_to_itself(&value, shapes)
+                value.is_none() || usage_validates_to_itself(value, shapes)
             }
             _ => false,
         };
@@ -556,44 +661,39 @@ fn validates_to_itself(
             return Ok(false);
         }
     }
-    if profile == ConstructProfile::Tool && !kwargs.contains("tool_call_id")? {
+    if profile == ConstructProfile::Tool && !has_tool_call_id {
         return Ok(false);
     }
-    if profile == ConstructProfile::Ai {
+    if ai && !has_calls {
         // Without tool calls, the validator would parse raw ones from additional_kwargs.
-        let has_calls = |key: &str| -> PyResult<bool> {
-            Ok(match kwargs.get_item(key)? {
-                Some(calls) => calls.is_truthy()?,
-                None => false,
-            })
-        };
-        if !has_calls("tool_calls")? && !has_calls("invalid_tool_calls")? {
-            if let Some(extra) = kwargs.get_item("additional_kwargs")? {
-                if extra.cast::<PyDict>()?.contains("tool_calls")? {
-                    return Ok(false);
-                }
+        if let Some(extra) = additional_kwargs {
+            let py = extra.py();
+            if extra
+                .cast::<PyDict>()?
+                .contains(intern!(py, "tool_calls"))?
+            {
+                return Ok(false);
             }
         }
     }
     Ok(true)
 }
 
+/// Notes whether a (valid) list of tool calls is non-empty; always true.
+fn mark_calls(has_calls: &mut bool, calls: &Bound<'_, PyAny>) -> PyResult<bool> {
+    *has_calls |= calls.is_truthy()?;
+    Ok(true)
+}
+
 fn is_text(value: &Bound<'_, PyAny>, expected: &str) -> bool {
+    exact_str(value) == Some(expected)
+}
+
+/// An exact list whose every item passes `check`.
+fn all_items(value: &Bound<'_, PyAny>, check: impl Fn(&Bound<'_, PyAny>) -> bool) -> bool {
     value
-        .cast_exact::<PyString>()
-        .is_ok_and(|text| text.to_str().is_ok_and(|text| text == expected))
-}
-
-fn is_item(dict: &Bound<'_, PyDict>, key: &str, check: impl Fn(&Bound<'_, PyAny>) -> bool) -> bool {
-    matches!(dict.get_item(key), Ok(Some(value)) if check(&value))
-}
-
-fn all_dicts(value: &Bound<'_, PyAny>, check: impl Fn(&Bound<'_, PyDict>) -> bool) -> bool {
-    value.cast_exact::<PyList>().is_ok_and(|items| {
-        items
-            .iter()
-            .all(|item| item.cast_exact::<PyDict>().is_ok_and(&check))
-    })
+        .cast_exact::<PyList>()
+        .is_ok_and(|items| items.iter().all(|item| check(&item)))
 }
 
 fn usage_validates_to_itself(value: &Bound<'_, PyAny>, shapes: &AiShapes) -> bool {
@@ -602,13 +702,13 @@ fn usage_validates_to_itself(value: &Bound<'_, PyAny>, shapes: &AiShapes) -> boo
     };
     let mut allowed = shapes.usage.iter();
     usage.iter().all(|(key, item)| {
-        let Ok(key) = key.cast_exact::<PyString>().map(|key| key.to_string()) else {
+        let Some(key) = exact_str(&key) else {
             return false;
         };
-        if !allowed.any(|name| *name == key) {
+        if !allowed.any(|name| name == key) {
             return false;
         }
-        match key.as_str() {
+        match key {
             "input_token_details" => is_ordered_int_dict(&item, &shapes.input_details),
             "output_token_details" => is_ordered_int_dict(&item, &shapes.output_details),
             _ => is_exact_int(&item),
@@ -844,19 +944,20 @@ impl From<PyErr> for DecodeFailure {
     }
 }
 
-struct MsgpackDecoder<'py, 'a> {
+struct MsgpackDecoder<'py, 'a, 'd> {
     py: Python<'py>,
     known: &'static Known,
     serde: &'a Bound<'py, PyAny>,
     /// `serde._unpack_ext_hook`, fetched on first use.
     ext_hook: Option<Bound<'py, PyAny>>,
     rebuild_messages: bool,
+    keys: KeyCache<'py, 'd>,
 }
 
-impl<'py> MsgpackDecoder<'py, '_> {
+impl<'py, 'd> MsgpackDecoder<'py, '_, 'd> {
     fn value(
         &mut self,
-        reader: &mut Reader<'_>,
+        reader: &mut Reader<'d>,
         depth: usize,
     ) -> Result<Bound<'py, PyAny>, DecodeFailure> {
         if depth > MAX_DEPTH {
@@ -888,8 +989,9 @@ impl<'py> MsgpackDecoder<'py, '_> {
 
     /// Map keys: scalars as ormsgpack's OPT_NON_STR_KEYS builds them; container
     /// or ext keys are rare enough to leave to the reference.
-    fn key(&mut self, reader: &mut Reader<'_>) -> Result<Bound<'py, PyAny>, DecodeFailure> {
+    fn key(&mut self, reader: &mut Reader<'d>) -> Result<Bound<'py, PyAny>, DecodeFailure> {
         match reader.next_token()? {
+            Token::Str(text) => Ok(self.keys.get(self.py, text)?.into_any()),
             Token::Array(_) | Token::Map(_) | Token::Ext(..) => Err(DecodeFailure::Malformed),
             scalar => Ok(scalar_to_python(self.py, scalar)?),
         }
@@ -898,7 +1000,7 @@ impl<'py> MsgpackDecoder<'py, '_> {
     fn ext(
         &mut self,
         code: i8,
-        data: &[u8],
+        data: &'d [u8],
         depth: usize,
     ) -> Result<Bound<'py, PyAny>, DecodeFailure> {
         if code == EXT_PYDANTIC_V2 && self.rebuild_messages {
@@ -918,7 +1020,7 @@ impl<'py> MsgpackDecoder<'py, '_> {
     /// the payload is not one (the hook then gets it).
     fn message(
         &mut self,
-        data: &[u8],
+        data: &'d [u8],
         depth: usize,
     ) -> Result<Option<Bound<'py, PyAny>>, DecodeFailure> {
         let py = self.py;
@@ -939,23 +1041,38 @@ impl<'py> MsgpackDecoder<'py, '_> {
         let Ok(Token::Map(len)) = reader.next_token() else {
             return Ok(None);
         };
-        let kwargs = PyDict::new(py);
-        for _ in 0..len {
+        // The kwargs in stored order, and for each field where it was stored.
+        let mut stored: Vec<(&'d [u8], Bound<'py, PyAny>)> = Vec::with_capacity(len.min(64));
+        let mut stored_at: Vec<Option<usize>> = vec![None; class.fields.len()];
+        let mut fields_once = true;
+        for index in 0..len {
             let Token::Str(key) = reader.next_token()? else {
                 return Ok(None);
             };
             let item = self.value(&mut reader, depth + 2)?;
-            kwargs.set_item(key, item)?;
+            match class.field_index(key, index) {
+                Some(field) => fields_once &= stored_at[field].replace(index).is_none(),
+                None => fields_once = false,
+            }
+            stored.push((key, item));
         }
         if !matches!(reader.next_token(), Ok(Token::Str(_))) || !reader.is_at_end() {
             return Ok(None);
         }
+        // An unknown key, or one stored twice (never written by jsonplus), skips
+        // the shortcuts: the hook's own sequence below then decides.
         let skip_validation = match class.construct {
-            Some(profile) => validates_to_itself(self.known, class, profile, &kwargs)?,
-            None => false,
+            Some(profile) if fields_once => {
+                validates_to_itself(self.known, class, profile, &stored, &stored_at)?
+            }
+            _ => false,
         };
-        if skip_validation && class.direct_construct && kwargs.len() == class.fields.len() {
-            return Ok(Some(self.construct_directly(class, &kwargs)?));
+        if skip_validation && class.direct_construct && stored.len() == class.fields.len() {
+            return Ok(Some(construct_directly(class, &stored, &stored_at)?));
+        }
+        let kwargs = PyDict::new(py);
+        for (key, item) in stored {
+            kwargs.set_item(self.keys.get(py, key)?, item)?;
         }
         let class = class.class.bind(py);
         if skip_validation {
@@ -976,40 +1093,128 @@ impl<'py> MsgpackDecoder<'py, '_> {
     }
 }
 
-impl<'py> MsgpackDecoder<'py, '_> {
-    /// What pydantic's `model_construct(**kwargs)` does when every field is
-    /// given and nothing else: `__dict__` in field order, every field set, an
-    /// empty extras dict (extra="allow"), no private values.
-    fn construct_directly(
-        &self,
-        class: &MessageClass,
-        kwargs: &Bound<'py, PyDict>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let py = self.py;
-        let class_object = class.class.bind(py);
-        let instance = class_object.call_method1(intern!(py, "__new__"), (class_object,))?;
-        let fields = PyDict::new(py);
-        for name in &class.fields {
-            let value = kwargs
-                .get_item(name)?
-                .ok_or_else(|| PyValueError::new_err("missing field"))?;
-            fields.set_item(name, value)?;
-        }
-        let setattr = self.known.object_setattr.bind(py);
-        setattr.call1((&instance, intern!(py, "__dict__"), fields))?;
-        setattr.call1((
-            &instance,
-            intern!(py, "__pydantic_fields_set__"),
-            PySet::new(py, kwargs.keys())?,
-        ))?;
-        setattr.call1((
-            &instance,
-            intern!(py, "__pydantic_extra__"),
-            PyDict::new(py),
-        ))?;
-        setattr.call1((&instance, intern!(py, "__pydantic_private__"), py.None()))?;
-        Ok(instance)
+/// What pydantic's `model_construct(**kwargs)` does when every field is given
+/// once and nothing else: `object.__new__(cls)`, then through
+/// `object.__setattr__`: `__dict__` in field order, every field set, an empty
+/// extras dict (extra="allow"), no private values.
+fn construct_directly<'py>(
+    class: &MessageClass,
+    stored: &[(&[u8], Bound<'py, PyAny>)],
+    stored_at: &[Option<usize>],
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some((_, first)) = stored.first() else {
+        return Err(PyValueError::new_err("a message without fields"));
+    };
+    let py = first.py();
+    let fields = class.dict_template.bind(py).copy()?;
+    for (name, at) in class.field_names.iter().zip(stored_at) {
+        let (_, value) = &stored[at.ok_or_else(|| PyValueError::new_err("missing field"))?];
+        fields.set_item(name.bind(py), value)?;
     }
+    let fields_set = set_of_keys(&fields)?;
+    let instance = object_new(class.class.bind(py))?;
+    set_attribute_plainly(&instance, intern!(py, "__dict__"), &fields)?;
+    set_attribute_plainly(
+        &instance,
+        intern!(py, "__pydantic_fields_set__"),
+        &fields_set,
+    )?;
+    set_attribute_plainly(
+        &instance,
+        intern!(py, "__pydantic_extra__"),
+        &PyDict::new(py),
+    )?;
+    set_attribute_plainly(
+        &instance,
+        intern!(py, "__pydantic_private__"),
+        py.None().bind(py),
+    )?;
+    Ok(instance)
+}
+
+/// Python strings made from map keys, for the length of one decode: a
+/// checkpoint repeats the same few keys (message fields, tool-call keys...), and
+/// a reused string also carries its computed hash. Direct-mapped, so a key that
+/// collides simply replaces the older one.
+struct KeyCache<'py, 'd> {
+    slots: Vec<Option<(&'d [u8], Bound<'py, PyString>)>>,
+}
+
+impl<'py, 'd> KeyCache<'py, 'd> {
+    const SLOTS: usize = 256;
+    /// Longer keys are rarely repeated names: they are not cached.
+    const MAX_LEN: usize = 64;
+
+    fn new() -> Self {
+        KeyCache {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    /// The string of a key's UTF-8 bytes (an error if they are not UTF-8).
+    fn get(&mut self, py: Python<'py>, text: &'d [u8]) -> PyResult<Bound<'py, PyString>> {
+        if text.len() > Self::MAX_LEN {
+            return PyString::from_bytes(py, text);
+        }
+        // FNV-1a over the bytes.
+        let hash = text.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let slot = &mut self.slots[(hash as usize) % Self::SLOTS];
+        match slot {
+            Some((cached, string)) if *cached == text => Ok(string.clone()),
+            _ => {
+                let string = PyString::from_bytes(py, text)?;
+                *slot = Some((text, string.clone()));
+                Ok(string)
+            }
+        }
+    }
+}
+
+// Direct calls into CPython for `construct_directly`: each does exactly what the
+// Python-level call it replaces does, without the call's own overhead.
+
+/// `object.__new__(class)`, for a class whose `__new__` is `object.__new__`:
+/// its inherited `tp_new` slot, called with no arguments.
+fn object_new<'py>(class: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    let no_args = PyTuple::empty(py);
+    // SAFETY: the class pointer is a live type object while `class` is borrowed;
+    // a non-null Py_tp_new slot holds a `newfunc`, which is called with a valid
+    // tuple and no kwargs, and returns a new reference or null with an error set.
+    unsafe {
+        let slot = ffi::PyType_GetSlot(class.as_type_ptr(), ffi::Py_tp_new);
+        if slot.is_null() {
+            return Err(PyTypeError::new_err("type has no tp_new"));
+        }
+        let new: ffi::newfunc = mem::transmute::<*mut std::ffi::c_void, ffi::newfunc>(slot);
+        let object = new(class.as_type_ptr(), no_args.as_ptr(), std::ptr::null_mut());
+        Bound::from_owned_ptr_or_err(py, object)
+    }
+}
+
+/// `object.__setattr__(object, name, value)`: the generic attribute setter,
+/// bypassing any `__setattr__` of the class (pydantic's refuses these names).
+fn set_attribute_plainly(
+    object: &Bound<'_, PyAny>,
+    name: &Bound<'_, PyString>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    // SAFETY: three live objects; the call borrows them and returns 0 or -1 with an error set.
+    let status =
+        unsafe { ffi::PyObject_GenericSetAttr(object.as_ptr(), name.as_ptr(), value.as_ptr()) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(PyErr::fetch(object.py()))
+    }
+}
+
+/// `set(dict)`: the set of a dict's keys.
+fn set_of_keys<'py>(dict: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: a live dict; PySet_New returns a new reference or null with an error set.
+    unsafe { Bound::from_owned_ptr_or_err(dict.py(), ffi::PySet_New(dict.as_ptr())) }
 }
 
 fn scalar_to_python<'py>(py: Python<'py>, token: Token<'_>) -> PyResult<Bound<'py, PyAny>> {
@@ -1019,7 +1224,7 @@ fn scalar_to_python<'py>(py: Python<'py>, token: Token<'_>) -> PyResult<Bound<'p
         Token::Int(value) => value.into_bound_py_any(py)?,
         Token::BigUInt(value) => value.into_bound_py_any(py)?,
         Token::Float(value) => PyFloat::new(py, value).into_any(),
-        Token::Str(text) => PyString::new(py, text).into_any(),
+        Token::Str(text) => PyString::from_bytes(py, text)?.into_any(),
         Token::Bin(bytes) => PyBytes::new(py, bytes).into_any(),
         Token::Array(_) | Token::Map(_) | Token::Ext(..) => {
             unreachable!("containers and ext values are handled by the decoder")
