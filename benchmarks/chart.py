@@ -61,6 +61,7 @@ def draw(view: View, path: str) -> bool:
     right.set_xticks(range(len(workloads)), workloads)
     right.set_yscale("log")
     right.yaxis.set_major_formatter(ScalarFormatter())
+    right.yaxis.set_minor_formatter(ScalarFormatter())
     right.axhline(1.0, color="black", linewidth=0.8)
     right.set_title("End to end: SqliteSaver overhead ÷ saver's")
     figure.tight_layout()

@@ -47,6 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compare", default=None, help="a saved results JSON to compare this run with"
     )
     parser.add_argument(
+        "--render",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="measure nothing: write the report (and chart) of a saved run",
+    )
+    parser.add_argument(
         "--impl",
         action="append",
         choices=list(runner.IMPL_ENV),
@@ -83,13 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         with open(args.compare) as saved:
             baseline = json.load(saved)
-    results = runner.run(
-        runner.SMOKE if args.smoke else runner.FULL,
-        impls,
-        python_for,
-        command.strip(),
-        tuple(args.phase or runner.PHASES),
-    )
+    if args.render:
+        with open(args.render) as saved_run:
+            results = json.load(saved_run)
+    else:
+        results = runner.run(
+            runner.SMOKE if args.smoke else runner.FULL,
+            impls,
+            python_for,
+            command.strip(),
+            tuple(args.phase or runner.PHASES),
+        )
     if args.save:
         with open(args.save, "w") as target:
             json.dump(results, target, indent=1)

@@ -407,6 +407,8 @@ class Run:
                 log(f"scale: built {count} checkpoints in {time.perf_counter() - started:.0f} s")
             upgraded = original.replace(".db", "-ours.db")
             scale.copy(original, upgraded)
+            scale.warm(original)
+            scale.warm(upgraded)
             databases[label] = {
                 "threads": threads,
                 "checkpoints": count,
