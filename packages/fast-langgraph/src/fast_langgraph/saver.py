@@ -155,8 +155,8 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         if durability not in DURABILITY_CHOICES:
             raise ValueError(f"durability must be one of {DURABILITY_CHOICES}, got {durability!r}")
-        if ttl is not None:
-            validate_ttl(ttl)  # before the file is opened, so a bad ttl leaves nothing open
+        # Built (and so validated) before the file is opened: a bad ttl leaves nothing open.
+        self._sweeper: TTLSweeper | None = TTLSweeper(self, ttl) if ttl is not None else None
         if isinstance(conn, sqlite3.Connection):
             # The user's connection lives in Python's sqlite3, so Python drives it.
             pure = _selector.load_pure()
@@ -168,9 +168,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             self._engine = impl.engine_class(
                 os.fspath(conn), durability=durability, read_only=read_only
             )
-        self._sweeper: Any = None
-        if ttl is not None:
-            self._sweeper = TTLSweeper(self, ttl)
+        if self._sweeper is not None:
             self._sweeper.start()
 
     # -- lifecycle -------------------------------------------------------------
