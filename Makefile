@@ -1,6 +1,7 @@
 # The two commands of the README, plus the ones contributors use.
 #   make demo   build what is needed and run the demo
-#   make test   lint + the whole suite for every implementation + wheel install check
+#   make test   lint + the suite for every codec and engine, and on the oldest and
+#               newest supported dependencies + wheel install check
 PYTHON ?= python3
 VENV := .venv
 NOX := $(VENV)/bin/nox
@@ -17,7 +18,7 @@ demo: $(NOX)
 	$(NOX) -s demo
 
 test: $(NOX)
-	$(NOX) -s lint tests install_check bench_smoke
+	$(NOX) -s lint tests versions install_check bench_smoke
 
 lint: $(NOX)
 	$(NOX) -s lint

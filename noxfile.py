@@ -1,15 +1,20 @@
 """The matrix driver: every check a contributor or CI runs is a session here.
 
-    nox -s lint                    ruff, mypy --strict, stubtest, cargo fmt/clippy/test
-    nox -s tests                   the suite once per implementation (rust, pure-compiled, pure)
-    nox -s "tests(impl='rust')"    one implementation
-    nox -s install_check           built wheels in clean venvs: [rust] gives rust, plain gives pure
-    nox -s bench                   the side-by-side benchmark, writes docs/benchmarks.md
-    nox -s demo                    the demo
+    nox -s lint                      ruff, mypy --strict, stubtest, cargo fmt/clippy/test
+    nox -s tests                     the suite for every combination of codec and engine
+    nox -s "tests(rust, compiled)"   one combination
+    nox -s versions                  the suite on the oldest and newest supported langgraph,
+                                     langgraph-checkpoint, langchain-core and pydantic
+    nox -s install_check             built wheels in clean venvs: [rust] gives rust, plain python
+    nox -s bench                     the side-by-side benchmark, writes docs/benchmarks.md
+    nox -s demo                      the demo
 
-The implementation is a nox axis (what gets installed plus FAST_LANGGRAPH_IMPL), not a
-pytest parameter. Our packages are always installed from this tree with --no-deps:
-an unrelated "fast-langgraph" exists on PyPI and must never be picked up.
+One storage engine (fast-langgraph-pure, on Python's sqlite3), compiled with mypyc or
+interpreted; one codec, native (fast-langgraph-rs) or Python. Both are nox axes (what
+gets installed, plus FAST_LANGGRAPH_IMPL and FAST_LANGGRAPH_EXPECT_COMPILED, which the
+suite's conftest checks against what actually loaded), not pytest parameters. Our
+packages are always installed from this tree with --no-deps: an unrelated
+"fast-langgraph" exists on PyPI and must never be picked up.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "tests", "install_check", "bench_smoke"]
+nox.options.sessions = ["lint", "tests", "versions", "install_check", "bench_smoke"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
@@ -27,44 +32,77 @@ META = "./packages/fast-langgraph"
 PURE = "./packages/fast-langgraph-pure"
 RUST = "./packages/fast-langgraph-rs"
 TEST_REQUIREMENTS = "tests/requirements.txt"
-IMPLEMENTATIONS = ["rust", "pure-compiled", "pure"]
+TEST_TOOLS = "tests/requirements-tools.txt"
+SUPPORTED_VERSIONS = "tests/supported-versions.txt"
+UPSTREAM_SQLITE_TESTS = "tests/upstream/run_sqlite_tests.py"
+# (codec, engine): what `make test` runs. A native codec with an interpreted engine
+# adds nothing the other three do not cover.
+PRINT_VERSIONS = (
+    "import importlib.metadata as m; print(', '.join(f'{n} {m.version(n)}' for n in "
+    "('langgraph', 'langgraph-checkpoint', 'langchain-core', 'pydantic')))"
+)
+COMBINATIONS = [
+    nox.param("rust", "compiled", id="rust, compiled"),
+    nox.param("python", "compiled", id="python, compiled"),
+    nox.param("python", "interpreted", id="python, interpreted"),
+]
 
 
-def _install_ours(session: nox.Session, impl: str) -> None:
-    """Install the engine for `impl` and the public package, from this tree."""
-    session.install("-r", TEST_REQUIREMENTS)
-    if impl == "rust":
+def _install_ours(session: nox.Session, codec: str, engine: str) -> None:
+    """Our packages from this tree: the engine compiled or not, the native codec
+    only when asked for (a "python" session's venv never has it installed)."""
+    compiled = "1" if engine == "compiled" else "0"
+    session.install("--no-deps", "--reinstall", PURE, env={"FAST_LANGGRAPH_MYPYC": compiled})
+    if codec == "rust":
         session.install("maturin>=1.7,<2")
-        session.install("--no-deps", "--reinstall", PURE)
         session.install("--no-deps", "--reinstall", RUST)
-    else:
-        compiled = "1" if impl == "pure-compiled" else "0"
-        session.install("--no-deps", "--reinstall", PURE, env={"FAST_LANGGRAPH_MYPYC": compiled})
     session.install("--no-deps", "--reinstall", META)
 
 
-def _impl_env(impl: str) -> dict[str, str]:
-    env = {"FAST_LANGGRAPH_IMPL": "rust" if impl == "rust" else "pure"}
-    if impl != "rust":
-        env["FAST_LANGGRAPH_EXPECT_COMPILED"] = "1" if impl == "pure-compiled" else "0"
-    return env
+def _env(codec: str, engine: str) -> dict[str, str]:
+    return {
+        "FAST_LANGGRAPH_IMPL": codec,
+        "FAST_LANGGRAPH_EXPECT_COMPILED": "1" if engine == "compiled" else "0",
+    }
+
+
+def _run_suite(session: nox.Session, codec: str, engine: str) -> None:
+    env = _env(codec, engine)
+    paths = ["tests"]
+    if codec == "rust":
+        paths.append(f"{RUST}/tests")  # the native codec's own tests
+    session.run("python", "-m", "pytest", *paths, *session.posargs, env=env)
+    # langgraph-checkpoint-sqlite's own tests, with only the import swapped.
+    session.run("python", UPSTREAM_SQLITE_TESTS, "-q", env=env)
 
 
 @nox.session
-@nox.parametrize("impl", IMPLEMENTATIONS)
-def tests(session: nox.Session, impl: str) -> None:
-    """The whole suite, official conformance included, against one implementation."""
-    _install_ours(session, impl)
-    paths = ["tests"]
-    if impl == "rust":
-        paths.append(f"{RUST}/tests")  # the native codec's corpus test
-    session.run("python", "-m", "pytest", *paths, *session.posargs, env=_impl_env(impl))
+@nox.parametrize(("codec", "engine"), COMBINATIONS)
+def tests(session: nox.Session, codec: str, engine: str) -> None:
+    """The whole suite, official conformance included, for one codec and engine."""
+    session.install("-r", TEST_REQUIREMENTS)
+    _install_ours(session, codec, engine)
+    _run_suite(session, codec, engine)
+
+
+@nox.session
+@nox.parametrize("bound", ["oldest", "newest"])
+def versions(session: nox.Session, bound: str) -> None:
+    """The suite with the native codec on the oldest and the newest releases of
+    what it relies on, within the ranges tests/supported-versions.txt declares."""
+    resolution = "lowest-direct" if bound == "oldest" else "highest"
+    session.install("-r", TEST_TOOLS)
+    session.install(f"--resolution={resolution}", "-r", SUPPORTED_VERSIONS)
+    _install_ours(session, "rust", "interpreted")
+    session.run("python", "-c", PRINT_VERSIONS)
+    _run_suite(session, "rust", "interpreted")
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Style and types for Python and Rust; Rust unit tests of the storage layer."""
-    _install_ours(session, "rust")
+    """Style and types for Python and Rust; unit tests of the codec's Rust core."""
+    session.install("-r", TEST_REQUIREMENTS)
+    _install_ours(session, "rust", "interpreted")
     session.install("ruff==0.17.6", "mypy==2.4.1")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -107,7 +145,8 @@ def install_check(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The full side-by-side benchmark; writes docs/benchmarks.md and the chart."""
-    _install_ours(session, "rust")
+    session.install("-r", TEST_REQUIREMENTS)
+    _install_ours(session, "rust", "compiled")
     session.install("-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
@@ -115,7 +154,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def bench_smoke(session: nox.Session) -> None:
     """Seconds-long run that proves the harness works; asserts no speed."""
-    _install_ours(session, "rust")
+    session.install("-r", TEST_REQUIREMENTS)
+    _install_ours(session, "rust", "compiled")
     session.install("-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", "--smoke")
 
@@ -123,5 +163,6 @@ def bench_smoke(session: nox.Session) -> None:
 @nox.session
 def demo(session: nox.Session) -> None:
     """The demo: persistence, users, time travel, cleanup, and a timing."""
-    _install_ours(session, "rust")
+    session.install("-r", TEST_REQUIREMENTS)
+    _install_ours(session, "rust", "compiled")
     session.run("python", "demo/demo.py", env={"FAST_LANGGRAPH_IMPL": "rust"})

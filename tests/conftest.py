@@ -1,8 +1,8 @@
 """Shared fixtures, and the guard that the suite really runs the implementation asked for.
 
-nox sets FAST_LANGGRAPH_IMPL (rust or pure) and, for the pure engine,
-FAST_LANGGRAPH_EXPECT_COMPILED (1 or 0). When they are set and the loaded
-implementation differs, the session fails before any test runs: a suite that
+nox sets FAST_LANGGRAPH_IMPL (the codec: rust or python) and
+FAST_LANGGRAPH_EXPECT_COMPILED (the engine: 1 compiled, 0 interpreted). When they
+are set and what was loaded differs, the session fails before any test runs: a suite that
 silently tested the wrong engine would prove nothing.
 
 Also the one home of what several test files share: saver fixtures, the graphs
@@ -33,31 +33,24 @@ from langgraph.types import Send, interrupt
 import fast_langgraph
 from fast_langgraph import RustSQLiteCheckpointer
 
-# FAST_LANGGRAPH_IMPL value -> the `__impl__` names that satisfy it.
-ACCEPTED_IMPLEMENTATIONS = {"rust": ("rust",), "pure": ("pure", "pure-compiled")}
 
-
-def implementation_mismatch(requested: str, expect_compiled: str, loaded: str) -> str | None:
-    """Why `loaded` does not satisfy the environment, or None when it does."""
+def implementation_mismatch(
+    requested: str, expect_compiled: str, loaded: str, compiled: bool
+) -> str | None:
+    """Why the loaded codec (`loaded`, i.e. `__impl__`) and engine (`compiled`)
+    do not satisfy the environment, or None when they do."""
     requested = requested.strip().lower()
     if requested:
-        accepted = ACCEPTED_IMPLEMENTATIONS.get(requested)
-        if accepted is None:
-            return f"FAST_LANGGRAPH_IMPL={requested!r} is not one of rust, pure"
-        if loaded not in accepted:
+        if requested not in ("rust", "python"):
+            return f"FAST_LANGGRAPH_IMPL={requested!r} is not one of rust, python"
+        if loaded != requested:
             return f"FAST_LANGGRAPH_IMPL={requested} but fast_langgraph.__impl__ is {loaded!r}"
     expect_compiled = expect_compiled.strip()
     if expect_compiled in ("0", "1"):
-        if not loaded.startswith("pure"):
-            return (
-                f"FAST_LANGGRAPH_EXPECT_COMPILED={expect_compiled} only applies to the pure "
-                f"engine, but {loaded!r} is loaded"
-            )
-        compiled = loaded == "pure-compiled"
         if compiled != (expect_compiled == "1"):
             return (
-                f"FAST_LANGGRAPH_EXPECT_COMPILED={expect_compiled} but the loaded pure "
-                f"engine is {'compiled' if compiled else 'interpreted'} ({loaded!r})"
+                f"FAST_LANGGRAPH_EXPECT_COMPILED={expect_compiled} but the storage engine "
+                f"is {'compiled' if compiled else 'interpreted'}"
             )
     elif expect_compiled:
         return f"FAST_LANGGRAPH_EXPECT_COMPILED={expect_compiled!r} must be 1 or 0"
@@ -66,8 +59,9 @@ def implementation_mismatch(requested: str, expect_compiled: str, loaded: str) -
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     module = Path(fast_langgraph.__file__).parent
+    engine = "compiled" if fast_langgraph.ENGINE_COMPILED else "interpreted"
     return [
-        f"fast-langgraph implementation: {fast_langgraph.__impl__} "
+        f"fast-langgraph codec: {fast_langgraph.__impl__}, engine: {engine} "
         f"(fast_langgraph {fast_langgraph.__version__} from {module})",
         f"FAST_LANGGRAPH_IMPL={os.environ.get('FAST_LANGGRAPH_IMPL', '')!r} "
         f"FAST_LANGGRAPH_EXPECT_COMPILED={os.environ.get('FAST_LANGGRAPH_EXPECT_COMPILED', '')!r}",
@@ -79,6 +73,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         os.environ.get("FAST_LANGGRAPH_IMPL", ""),
         os.environ.get("FAST_LANGGRAPH_EXPECT_COMPILED", ""),
         fast_langgraph.__impl__,
+        fast_langgraph.ENGINE_COMPILED,
     )
     if reason is not None:
         pytest.exit(f"wrong implementation loaded: {reason}", returncode=3)

@@ -1,8 +1,8 @@
 """The file format, engine level: schema, migration, SqliteSaver compatibility.
 
-`fast_langgraph_pure.storage` is the source of truth for the schema; these tests
-hold the engine picked by FAST_LANGGRAPH_IMPL ("pure" when unset, "rust") to it.
-They drive the engine directly, so they need nothing but the engine and langgraph.
+`fast_langgraph_pure.storage` is the one home of the schema and the migration
+ladder. These tests drive the engine directly, with the codec a saver on
+JsonPlusSerializer gets in this process (native or Python, whichever loaded).
 """
 
 from __future__ import annotations
@@ -26,25 +26,16 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 import fast_langgraph_pure
 from conftest import read_only_file
+from fast_langgraph import _selector
 from fast_langgraph_pure import storage
 
 SERDE = JsonPlusSerializer()
-IMPL = os.environ.get("FAST_LANGGRAPH_IMPL", "").strip().lower() or "pure"
+# What the engine is given for SERDE: the codec the selector picks for it.
+CODEC = _selector.codec_for(SERDE).codec
 
 
-def engine_class() -> Any:
-    if IMPL == "rust":
-        import fast_langgraph_rs
-
-        return fast_langgraph_rs.Engine
-    return fast_langgraph_pure.Engine
-
-
-def open_engine(path: Path | str, **kwargs: Any) -> Any:
-    return engine_class()(str(path), **kwargs)
-
-
-pure_only = pytest.mark.skipif(IMPL != "pure", reason="tests the pure engine itself")
+def open_engine(path: Path | str, **kwargs: Any) -> fast_langgraph_pure.Engine:
+    return fast_langgraph_pure.Engine(str(path), **kwargs)
 
 
 # -- helpers ----------------------------------------------------------------------
@@ -182,22 +173,16 @@ def test_fresh_file_has_sqlitesaver_schema_plus_ours(tmp_path: Path) -> None:
     assert rows(ours, "PRAGMA journal_mode") == [("wal",)]
 
 
-def test_fresh_file_schema_is_what_storage_describes(tmp_path: Path) -> None:
-    """The schema the engine creates equals the one `storage`'s constants build,
-    statement by statement: the reference for the Rust engine."""
-    reference = tmp_path / "reference.db"
-    conn = sqlite3.connect(reference, isolation_level=None)
-    for statement in storage.BASE_SCHEMA:
-        conn.execute(statement)
-    conn.execute(storage.ADD_CHECKPOINTS_CREATED_AT)
-    for version, statements in sorted(storage.MIGRATIONS.items()):
-        for statement in statements:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {version}")
+def test_migration_walks_only_the_steps_a_file_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "ours.db"
+    open_engine(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    storage.migrate(conn)
     conn.close()
-    ours = tmp_path / "ours.db"
-    open_engine(ours).close()
-    assert schema_of(ours) == schema_of(reference)
+    assert statements == ["BEGIN IMMEDIATE", "PRAGMA user_version", "COMMIT"]
+    assert len(storage.MIGRATIONS) == storage.SCHEMA_VERSION
 
 
 # -- migration ------------------------------------------------------------------------
@@ -280,11 +265,10 @@ def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
         open_engine(path)
 
 
-def _open_after_barrier(path: str, impl: str, barrier: Any, results: Any) -> None:
-    os.environ["FAST_LANGGRAPH_IMPL"] = impl
+def _open_after_barrier(path: str, barrier: Any, results: Any) -> None:
     barrier.wait()
     try:
-        engine = engine_class()(path)
+        engine = fast_langgraph_pure.Engine(path)
         engine.close()
         results.put("ok")
     except Exception as exc:  # reported to the parent, which asserts on it
@@ -304,7 +288,7 @@ def test_processes_opening_one_file_at_once(tmp_path: Path, start: str) -> None:
     barrier = context.Barrier(processes_count)
     results = context.Queue()
     processes = [
-        context.Process(target=_open_after_barrier, args=(str(path), IMPL, barrier, results))
+        context.Process(target=_open_after_barrier, args=(str(path), barrier, results))
         for _ in range(processes_count)
     ]
     for process in processes:
@@ -328,9 +312,9 @@ def test_sqlitesaver_reads_and_writes_after_migration(tmp_path: Path) -> None:
     make_sqlitesaver_file(path, threads=1)
     engine = open_engine(path)
     ours = new_checkpoint(answer=42, text="ünïcode")
-    engine.put("t", "", ours["id"], None, ours, {"source": "input", "step": -1}, SERDE)
+    engine.put("t", "", ours["id"], None, ours, {"source": "input", "step": -1}, CODEC)
     engine.put_writes(
-        "t", "", ours["id"], "task", "p", [(0, "a", 1), (-1, "__error__", "boom")], False, SERDE
+        "t", "", ours["id"], "task", "p", [(0, "a", 1), (-1, "__error__", "boom")], False, CODEC
     )
     engine.close()
 
@@ -347,7 +331,7 @@ def test_sqlitesaver_reads_and_writes_after_migration(tmp_path: Path) -> None:
     conn.close()
 
     engine = open_engine(path)
-    row = engine.get("t", "", None, SERDE)
+    row = engine.get("t", "", None, CODEC)
     engine.close()
     assert row == (
         "t",
@@ -369,9 +353,9 @@ def test_our_rows_are_encoded_exactly_as_sqlitesaver_encodes_them(tmp_path: Path
     checkpoint = new_checkpoint(text="ü", n=1)
     metadata: Any = {"source": "input", "step": -1, "note": "ü"}
     engine = open_engine(tmp_path / "ours.db")
-    engine.put("t", "", checkpoint["id"], None, checkpoint, metadata, SERDE)
+    engine.put("t", "", checkpoint["id"], None, checkpoint, metadata, CODEC)
     engine.put_writes(
-        "t", "", checkpoint["id"], "task", "", [(0, "ch", {"k": [1, 2]})], False, SERDE
+        "t", "", checkpoint["id"], "task", "", [(0, "ch", {"k": [1, 2]})], False, CODEC
     )
     engine.close()
     conn = sqlite3.connect(tmp_path / "theirs.db", check_same_thread=False)
@@ -410,7 +394,7 @@ def test_delta_history_matches_sqlitesaver(tmp_path: Path) -> None:
     for step in range(6):
         values = {"msgs": ["seed"]} if step == 1 else {"other": step}
         checkpoint = new_checkpoint(**values)
-        engine.put("t", "", checkpoint["id"], parent, checkpoint, {"step": step}, SERDE)
+        engine.put("t", "", checkpoint["id"], parent, checkpoint, {"step": step}, CODEC)
         # Two tasks per step, given out of writes_sort_key order.
         engine.put_writes(
             "t",
@@ -420,16 +404,16 @@ def test_delta_history_matches_sqlitesaver(tmp_path: Path) -> None:
             "~b",
             [(0, "msgs", f"b{step}"), (1, "other", step)],
             False,
-            SERDE,
+            CODEC,
         )
         engine.put_writes(
-            "t", "", checkpoint["id"], "task-a", "~a", [(0, "msgs", f"a{step}")], False, SERDE
+            "t", "", checkpoint["id"], "task-a", "~a", [(0, "msgs", f"a{step}")], False, CODEC
         )
         parent = checkpoint["id"]
         chain.append(checkpoint["id"])
-    ours_latest = engine.delta_history("t", "", None, ["msgs", "other", "missing"], SERDE)
-    ours_middle = engine.delta_history("t", "", chain[3], ["msgs"], SERDE)
-    ours_unknown = engine.delta_history("t", "", "no-such-id", ["msgs"], SERDE)
+    ours_latest = engine.delta_history("t", "", None, ["msgs", "other", "missing"], CODEC)
+    ours_middle = engine.delta_history("t", "", chain[3], ["msgs"], CODEC)
+    ours_unknown = engine.delta_history("t", "", "no-such-id", ["msgs"], CODEC)
     engine.close()
 
     conn = sqlite3.connect(path, check_same_thread=False)
@@ -455,20 +439,20 @@ def test_read_only_legacy_file_is_readable_and_unchanged(tmp_path: Path) -> None
     digest = file_digest(path)
 
     engine = open_engine(path, read_only=True)
-    row = engine.get("thread-0", "", None, SERDE)
+    row = engine.get("thread-0", "", None, CODEC)
     assert row is not None and row[2] == ids[2]
-    assert [r[2] for r in engine.list_page("thread-1", "", None, [], None, None, 10, SERDE)] == ids[
+    assert [r[2] for r in engine.list_page("thread-1", "", None, [], None, None, 10, CODEC)] == ids[
         5:2:-1
     ]
     stats = engine.stats(10)
     assert (stats["threads"], stats["checkpoints"], stats["writes"]) == (2, 6, 12)
     assert stats["largest_threads"][0]["latest_created_at"] is None
-    history = engine.delta_history("thread-0", "", None, ["a"], SERDE)
+    history = engine.delta_history("thread-0", "", None, ["a"], CODEC)
     assert history["a"]["writes"] == [("task-0", "a", 0), ("task-1", "a", 1)]
     with pytest.raises(sqlite3.OperationalError):
-        engine.cleanup("9999-01-01 00:00:00", False, True, SERDE)
+        engine.cleanup("9999-01-01 00:00:00", False, True, CODEC)
     with pytest.raises(sqlite3.OperationalError):
-        engine.put("t", "", "x", None, new_checkpoint(), {}, SERDE)
+        engine.put("t", "", "x", None, new_checkpoint(), {}, CODEC)
     with pytest.raises(sqlite3.OperationalError):
         engine.delete_thread("thread-0")
     backup = tmp_path / "copy.db"
@@ -485,7 +469,7 @@ def test_read_only_migrated_file_supports_dry_run_cleanup(tmp_path: Path) -> Non
     make_sqlitesaver_file(path)
     open_engine(path).close()
     engine = open_engine(path, read_only=True)
-    counts = engine.cleanup("9999-01-01 00:00:00", True, True, SERDE)
+    counts = engine.cleanup("9999-01-01 00:00:00", True, True, CODEC)
     engine.close()
     assert counts == {"checkpoints": 4, "writes": 8}
 
@@ -543,13 +527,13 @@ def test_unknown_durability_is_refused_before_touching_disk(tmp_path: Path) -> N
 def test_failed_write_leaves_the_database_unchanged(tmp_path: Path, where: str) -> None:
     engine = open_engine(tmp_path / "c.db" if where == "file" else ":memory:")
     checkpoint = new_checkpoint()
-    engine.put("t", "", checkpoint["id"], None, checkpoint, {}, SERDE)
+    engine.put("t", "", checkpoint["id"], None, checkpoint, {}, CODEC)
     # The second row cannot be bound (a lone surrogate is not UTF-8) after the
     # first one was inserted in the same transaction.
     bad: list[Any] = [(0, "ok", 1), (1, "\ud800", 2)]
     with pytest.raises(UnicodeEncodeError):
-        engine.put_writes("t", "", checkpoint["id"], "task", "", bad, False, SERDE)
-    row = engine.get("t", "", None, SERDE)
+        engine.put_writes("t", "", checkpoint["id"], "task", "", bad, False, CODEC)
+    row = engine.get("t", "", None, CODEC)
     engine.close()
     assert row is not None and row[6] == []
 
@@ -564,12 +548,12 @@ def test_many_threads_at_once(tmp_path: Path) -> None:
             parent: str | None = None
             for step in range(per_thread):
                 checkpoint = new_checkpoint(step=step)
-                engine.put(f"t{n}", "", checkpoint["id"], parent, checkpoint, {"step": step}, SERDE)
+                engine.put(f"t{n}", "", checkpoint["id"], parent, checkpoint, {"step": step}, CODEC)
                 engine.put_writes(
-                    f"t{n}", "", checkpoint["id"], "task", "", [(0, "c", step)], False, SERDE
+                    f"t{n}", "", checkpoint["id"], "task", "", [(0, "c", step)], False, CODEC
                 )
-                assert engine.get(f"t{n}", "", None, SERDE)[2] == checkpoint["id"]
-                engine.list_page(None, None, None, [], None, None, 5, SERDE)
+                assert engine.get(f"t{n}", "", None, CODEC)[2] == checkpoint["id"]
+                engine.list_page(None, None, None, [], None, None, 5, CODEC)
                 parent = checkpoint["id"]
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
@@ -595,21 +579,21 @@ def test_close_is_idempotent_and_final(tmp_path: Path, where: str) -> None:
     engine.close()
     engine.close()
     with pytest.raises(sqlite3.ProgrammingError):
-        engine.get("t", "", None, SERDE)
+        engine.get("t", "", None, CODEC)
     with pytest.raises(sqlite3.ProgrammingError):
-        engine.put("t", "", "id", None, new_checkpoint(), {}, SERDE)
+        engine.put("t", "", "id", None, new_checkpoint(), {}, CODEC)
 
 
 def test_readers_are_not_blocked_by_an_open_write_transaction(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
     engine = open_engine(path)
     checkpoint = new_checkpoint()
-    engine.put("t", "", checkpoint["id"], None, checkpoint, {}, SERDE)
+    engine.put("t", "", checkpoint["id"], None, checkpoint, {}, CODEC)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         started = time.monotonic()
-        row = engine.get("t", "", None, SERDE)
+        row = engine.get("t", "", None, CODEC)
         assert time.monotonic() - started < 2  # far below the 5 s busy timeout
         assert row is not None
     finally:
@@ -667,9 +651,9 @@ def _delta_thread(engine: Any, thread_id: str) -> list[str]:
         metadata: dict[str, Any] = {"step": step, "run_id": f"run-{step}"}
         if step >= 2:
             metadata["counters_since_delta_snapshot"] = {"msgs": [step - 1, step - 1]}
-        engine.put(thread_id, "", checkpoint["id"], parent, checkpoint, metadata, SERDE)
+        engine.put(thread_id, "", checkpoint["id"], parent, checkpoint, metadata, CODEC)
         engine.put_writes(
-            thread_id, "", checkpoint["id"], "task", "", [(0, "msgs", step)], False, SERDE
+            thread_id, "", checkpoint["id"], "task", "", [(0, "msgs", step)], False, CODEC
         )
         parent = checkpoint["id"]
         ids.append(checkpoint["id"])
@@ -678,29 +662,29 @@ def _delta_thread(engine: Any, thread_id: str) -> list[str]:
 
 def _ids(engine: Any, thread_id: str) -> list[str]:
     return sorted(
-        row[2] for row in engine.list_page(thread_id, None, None, [], None, None, 100, SERDE)
+        row[2] for row in engine.list_page(thread_id, None, None, [], None, None, 100, CODEC)
     )
 
 
 def test_prune_keeps_the_delta_ancestry_of_the_latest(tmp_path: Path) -> None:
     engine = open_engine(tmp_path / "delta.db")
     ids = _delta_thread(engine, "t")
-    history = engine.delta_history("t", "", None, ["msgs"], SERDE)
-    engine.prune(["t"], True, SERDE)
+    history = engine.delta_history("t", "", None, ["msgs"], CODEC)
+    engine.prune(["t"], True, CODEC)
     assert _ids(engine, "t") == ids[1:]  # c0 is older than the snapshot
-    assert engine.delta_history("t", "", None, ["msgs"], SERDE) == history
+    assert engine.delta_history("t", "", None, ["msgs"], CODEC) == history
     engine.close()
 
 
 def test_delete_for_runs_and_cleanup_spare_needed_ancestors(tmp_path: Path) -> None:
     engine = open_engine(tmp_path / "delta.db")
     ids = _delta_thread(engine, "t")
-    engine.delete_for_runs(["run-0", "run-2", "run-4"], SERDE)
+    engine.delete_for_runs(["run-0", "run-2", "run-4"], CODEC)
     # c4 goes; c3 survives and needs c2 and c1; c0 is needed by nobody.
     assert _ids(engine, "t") == ids[1:4]
-    counts = engine.cleanup("9999-01-01 00:00:00", False, True, SERDE)
+    counts = engine.cleanup("9999-01-01 00:00:00", False, True, CODEC)
     assert counts == {"checkpoints": 3, "writes": 3}
-    engine.cleanup("9999-01-01 00:00:00", True, False, SERDE)
+    engine.cleanup("9999-01-01 00:00:00", True, False, CODEC)
     # The newest (c3) is kept, and with it the ancestry it needs.
     assert _ids(engine, "t") == ids[1:4]
     engine.close()
@@ -710,7 +694,7 @@ def test_threads_without_delta_counters_are_pruned_plainly(tmp_path: Path) -> No
     path = tmp_path / "plain.db"
     ids = make_sqlitesaver_file(path, threads=1, per_thread=4)
     engine = open_engine(path)
-    engine.prune(["thread-0"], True, SERDE)
+    engine.prune(["thread-0"], True, CODEC)
     assert _ids(engine, "thread-0") == [ids[-1]]
     engine.close()
     assert rows(path, "SELECT DISTINCT checkpoint_id FROM writes") == [(ids[-1],)]
@@ -719,7 +703,6 @@ def test_threads_without_delta_counters_are_pruned_plainly(tmp_path: Path) -> No
 # -- the pure engine's own promises -----------------------------------------------------------
 
 
-@pure_only
 def test_from_connection_drives_the_callers_connection(tmp_path: Path) -> None:
     path = tmp_path / "theirs.db"
     make_sqlitesaver_file(path, threads=1)
@@ -728,26 +711,25 @@ def test_from_connection_drives_the_callers_connection(tmp_path: Path) -> None:
     assert engine.path == str(path)
     assert storage.user_version(conn) == storage.SCHEMA_VERSION
     checkpoint = new_checkpoint()
-    engine.put("t", "", checkpoint["id"], None, checkpoint, {}, SERDE)
+    engine.put("t", "", checkpoint["id"], None, checkpoint, {}, CODEC)
     engine.close()
     with pytest.raises(sqlite3.ProgrammingError):
-        engine.get("t", "", None, SERDE)
+        engine.get("t", "", None, CODEC)
     # Still the caller's, still open, and it sees what the engine wrote.
     assert conn.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id = 't'").fetchone() == (1,)
     conn.close()
 
 
-@pure_only
 def test_list_page_reads_writes_in_one_query(tmp_path: Path) -> None:
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     engine = fast_langgraph_pure.Engine.from_connection(conn)
     for n in range(5):
         checkpoint = new_checkpoint()
-        engine.put(f"t{n}", "", checkpoint["id"], None, checkpoint, {}, SERDE)
-        engine.put_writes(f"t{n}", "", checkpoint["id"], "task", "", [(0, "c", n)], False, SERDE)
+        engine.put(f"t{n}", "", checkpoint["id"], None, checkpoint, {}, CODEC)
+        engine.put_writes(f"t{n}", "", checkpoint["id"], "task", "", [(0, "c", n)], False, CODEC)
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
-    page = engine.list_page(None, None, None, [], None, None, 10, SERDE)
+    page = engine.list_page(None, None, None, [], None, None, 10, CODEC)
     conn.set_trace_callback(None)
     assert [row[6] for row in page] == [[("task", "c", n)] for n in reversed(range(5))]
     # One query for the page, one for all its writes (no query per row).
@@ -755,7 +737,6 @@ def test_list_page_reads_writes_in_one_query(tmp_path: Path) -> None:
     engine.close()
 
 
-@pure_only
 def test_compiled_flag_matches_the_build() -> None:
     expected = os.environ.get("FAST_LANGGRAPH_EXPECT_COMPILED")
     suffix_says = not fast_langgraph_pure.engine.__file__.endswith(".py")

@@ -11,6 +11,7 @@ from setuptools import setup
 COMPILED_MODULES = [
     "src/fast_langgraph_pure/storage.py",
     "src/fast_langgraph_pure/engine.py",
+    "src/fast_langgraph_pure/codec.py",
 ]
 
 if os.environ.get("FAST_LANGGRAPH_MYPYC") == "1":

@@ -1,8 +1,10 @@
-"""fast-langgraph's portable engine: SQLite through Python's sqlite3.
+"""fast-langgraph's storage engine: LangGraph checkpoints in SQLite through
+Python's own sqlite3 (so a process holds exactly one SQLite library).
 
-`Engine` implements the protocol in `fast_langgraph._engine`; `storage` holds the
-schema and SQL both engines share. `COMPILED` tells whether the hot modules were
-compiled with mypyc.
+`Engine` stores and loads; `storage` is the one home of the schema, the
+migration ladder and every SQL statement; `protocol` holds the types the
+engine takes and returns; `PythonCodec` runs a serializer written in Python.
+`COMPILED` tells whether the hot modules were compiled with mypyc.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from fast_langgraph_pure import engine as _engine_module
+from fast_langgraph_pure.codec import PythonCodec
 from fast_langgraph_pure.engine import Engine
 
 __version__: Final = "0.1.0"
@@ -19,4 +22,4 @@ COMPILED: Final = _engine_module.__file__ is not None and _engine_module.__file_
     (".so", ".pyd")
 )
 
-__all__ = ["COMPILED", "Engine", "__version__"]
+__all__ = ["COMPILED", "Engine", "PythonCodec", "__version__"]

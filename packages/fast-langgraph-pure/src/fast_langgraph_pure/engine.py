@@ -1,4 +1,7 @@
-"""The portable engine: `fast_langgraph`'s Engine protocol on Python's sqlite3.
+"""The storage engine: checkpoints in SQLite through Python's own sqlite3.
+
+`fast_langgraph`'s saver hands every call to one `Engine`; the types it takes
+and returns live in `protocol`, and every SQL statement in `storage`.
 
 Connections. A file has one writer connection behind a lock; every write call
 is one BEGIN IMMEDIATE transaction, rolled back on any exception. Short reads
@@ -7,7 +10,7 @@ of query-only connections, so in WAL mode they never wait for the writer.
 ":memory:" and a connection handed to `from_connection` are a single
 connection: reads then take the same lock as writes.
 
-Decoding (serde.loads_typed, json.loads) happens after the connection is given
+Decoding (the codec's loads) happens after the connection is given
 back, so a slow decode never holds the lock or a transaction open.
 """
 
@@ -20,45 +23,21 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TypedDict, TypeVar, final
+from typing import Any, Final, TypeVar, final
 
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
-from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from fast_langgraph_pure import storage
+from fast_langgraph_pure.protocol import (
+    CleanupCounts,
+    Codec,
+    Key,
+    MetadataFilter,
+    PageCursor,
+    Row,
+    Stats,
+)
 
-# The engine protocol's types (fast_langgraph/_engine.py), restated here so the
-# portable package does not import the meta package.
-Row = tuple[str, str, str, "str | None", dict[str, Any], dict[str, Any], list[PendingWrite]]
-MetadataFilter = Sequence[tuple[str, Any]]
-PageCursor = tuple[str, str, str]
-
-
-class CleanupCounts(TypedDict):
-    checkpoints: int
-    writes: int
-
-
-class ThreadStats(TypedDict):
-    thread_id: str
-    checkpoints: int
-    writes: int
-    bytes: int
-    latest_checkpoint_id: str | None
-    latest_created_at: str | None
-
-
-class Stats(TypedDict):
-    threads: int
-    checkpoints: int
-    writes: int
-    bytes_on_disk: int
-    data_bytes: int
-    largest_threads: list[ThreadStats]
-
-
-# (thread_id, checkpoint_ns, checkpoint_id)
-Key = tuple[str, str, str]
 # Serializer tags and blobs are typed Any on purpose: they go between serde and
 # SQLite untouched, whatever types a (custom) serializer or an old file uses
 # (bytearray, NULL...), and compiled code checks declared types at run time.
@@ -80,7 +59,7 @@ _READ_ONLY_MESSAGE: Final = "attempt to write a readonly database"
 
 @final
 class Engine:
-    """See fast_langgraph/_engine.py for the contract of every method."""
+    """One database file (or ":memory:", or a caller's connection)."""
 
     __slots__ = (
         "_closed",
@@ -160,6 +139,7 @@ class Engine:
         return self._path
 
     def close(self) -> None:
+        """Release the file. Idempotent. Later calls raise sqlite3.ProgrammingError."""
         with self._lock:
             if self._closed:
                 return
@@ -265,8 +245,9 @@ class Engine:
         thread_id: str,
         checkpoint_ns: str,
         checkpoint_id: str | None,
-        serde: SerializerProtocol,
+        codec: Codec,
     ) -> Row | None:
+        """The checkpoint with that id, or the latest (greatest id) when None."""
         select_writes = self._queries.select_writes
 
         def read(conn: sqlite3.Connection) -> tuple[_CheckpointRow, list[_WriteRow]] | None:
@@ -287,7 +268,7 @@ class Engine:
         found = self._read(read)
         if found is None:
             return None
-        return _decode_row(found[0], found[1], serde)
+        return _decode_row(found[0], found[1], codec)
 
     def list_page(
         self,
@@ -298,8 +279,12 @@ class Engine:
         before_id: str | None,
         after: PageCursor | None,
         limit: int,
-        serde: SerializerProtocol,
+        codec: Codec,
     ) -> list[Row]:
+        """At most `limit` rows newest first, pending writes fetched in one query
+        for the whole page. None for thread_id/checkpoint_ns means "any";
+        before_id keeps checkpoint_id < before_id. Rows whose metadata is not
+        valid JSON (e.g. NaN written by json.dumps) simply never match a filter."""
         if limit <= 0:
             return []
         sql = storage.select_page(
@@ -337,7 +322,7 @@ class Engine:
                 (task_id, channel, type_, value, task_path, idx)
             )
         return [
-            _decode_row(row, writes_by_key.get((row[0], row[1], row[2]), []), serde) for row in rows
+            _decode_row(row, writes_by_key.get((row[0], row[1], row[2]), []), codec) for row in rows
         ]
 
     def put(
@@ -348,9 +333,10 @@ class Engine:
         parent_checkpoint_id: str | None,
         checkpoint: Mapping[str, Any],
         metadata: Mapping[str, Any],
-        serde: SerializerProtocol,
+        codec: Codec,
     ) -> None:
-        type_, blob = _dumps_typed(serde, checkpoint)
+        """INSERT OR REPLACE the row, created_at set to now (UTC)."""
+        type_, blob = codec.dumps_typed(checkpoint)
         params = (
             thread_id,
             checkpoint_ns,
@@ -358,7 +344,7 @@ class Engine:
             parent_checkpoint_id,
             type_,
             blob,
-            encode_metadata(metadata),
+            codec.dumps_metadata(metadata),
         )
         self._write(lambda conn: conn.execute(storage.INSERT_CHECKPOINT, params))
 
@@ -371,11 +357,13 @@ class Engine:
         task_path: str,
         writes: Sequence[tuple[int, str, Any]],
         replace: bool,
-        serde: SerializerProtocol,
+        codec: Codec,
     ) -> None:
+        """Store (idx, channel, value) rows in one transaction; INSERT OR REPLACE
+        when `replace`, else INSERT OR IGNORE (first writer wins)."""
         rows: list[tuple[str, str, str, str, str, int, str, Any, Any]] = []
         for idx, channel, value in writes:
-            type_, blob = _dumps_typed(serde, value)
+            type_, blob = codec.dumps_typed(value)
             rows.append(
                 (
                     thread_id,
@@ -399,7 +387,10 @@ class Engine:
 
         self._write(write)
 
-    def delete_for_runs(self, run_ids: Sequence[str], serde: SerializerProtocol) -> None:
+    def delete_for_runs(self, run_ids: Sequence[str], codec: Codec) -> None:
+        """Delete checkpoints whose metadata run_id is in run_ids, and their
+        writes, except ancestors that a surviving checkpoint's DeltaChannel
+        reconstruction still needs (see `delta ancestry` in the storage module)."""
         if not run_ids:
             return
         wanted = json.dumps([str(run_id) for run_id in run_ids])
@@ -408,20 +399,23 @@ class Engine:
             candidates: list[Key] = conn.execute(
                 storage.SELECT_RUN_CHECKPOINTS, (wanted,)
             ).fetchall()
-            _delete_checkpoints(conn, deletable(conn, candidates, serde))
+            _delete_checkpoints(conn, deletable(conn, candidates, codec))
 
         self._write(write)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and write (all namespaces, parents intact).
+        Rows already on the target with the same key are replaced."""
+
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(storage.COPY_THREAD_CHECKPOINTS, (target_thread_id, source_thread_id))
             conn.execute(storage.COPY_THREAD_WRITES, (target_thread_id, source_thread_id))
 
         self._write(write)
 
-    def prune(
-        self, thread_ids: Sequence[str], keep_latest: bool, serde: SerializerProtocol
-    ) -> None:
+    def prune(self, thread_ids: Sequence[str], keep_latest: bool, codec: Codec) -> None:
+        """keep_latest: keep the newest checkpoint of each namespace, its writes,
+        and the delta ancestry it needs; otherwise delete the threads."""
         if not thread_ids:
             return
 
@@ -431,7 +425,7 @@ class Engine:
                     candidates: list[Key] = conn.execute(
                         storage.SELECT_NON_LATEST_OF_THREAD, (thread_id,)
                     ).fetchall()
-                    _delete_checkpoints(conn, deletable(conn, candidates, serde))
+                    _delete_checkpoints(conn, deletable(conn, candidates, codec))
                 else:
                     conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
                     conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
@@ -444,8 +438,12 @@ class Engine:
         checkpoint_ns: str,
         checkpoint_id: str | None,
         channels: Sequence[str],
-        serde: SerializerProtocol,
+        codec: Codec,
     ) -> dict[str, DeltaChannelHistory]:
+        """Same result as BaseCheckpointSaver.get_delta_channel_history: walk
+        the parent chain from the target's parent, collect each channel's writes
+        (oldest first, writes_sort_key order within a checkpoint) until an
+        ancestor whose channel_values holds the channel (the seed)."""
         if not channels:
             return {}
         wanted = list(channels)
@@ -478,7 +476,7 @@ class Engine:
                     walked.add(cid)
                     for ch in seeking:
                         chain_by_channel[ch].append(cid)
-                    values = serde.loads_typed((type_, blob)).get("channel_values") or {}
+                    values = codec.loads_typed((type_, blob)).get("channel_values") or {}
                     for ch in [ch for ch in seeking if ch in values]:
                         seeds[ch] = values[ch]
                         seeking.discard(ch)
@@ -506,7 +504,7 @@ class Engine:
                 stored = found.get((ch, cid), [])
                 stored.sort(key=lambda w: writes_sort_key(w[0], w[1], w[2]))
                 for _path, task_id, _idx, type_, value in stored:
-                    collected.append((task_id, ch, serde.loads_typed((type_, value))))
+                    collected.append((task_id, ch, codec.loads_typed((type_, value))))
             history: DeltaChannelHistory = {"writes": collected}
             if ch in seeds:
                 history["seed"] = seeds[ch]
@@ -520,13 +518,17 @@ class Engine:
         created_before: str,
         keep_latest: bool,
         dry_run: bool,
-        serde: SerializerProtocol,
+        codec: Codec,
     ) -> CleanupCounts:
+        """Delete checkpoints with created_at < created_before (text in SQLite's
+        'YYYY-MM-DD HH:MM:SS' UTC form) and their writes. keep_latest spares the
+        newest checkpoint of every (thread, namespace); delta ancestry of any
+        surviving checkpoint is always spared. dry_run counts without deleting."""
         select_expired = self._queries.select_expired(keep_latest)
 
         def plan(conn: sqlite3.Connection) -> tuple[list[Key], int]:
             candidates: list[Key] = conn.execute(select_expired, (created_before,)).fetchall()
-            doomed = deletable(conn, candidates, serde)
+            doomed = deletable(conn, candidates, codec)
             writes = 0
             for key in doomed:
                 writes += int(conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0])
@@ -541,6 +543,8 @@ class Engine:
         return {"checkpoints": len(doomed), "writes": writes}
 
     def stats(self, top: int) -> Stats:
+        """Counts and sizes from indexes and blob lengths, never decoding blobs.
+        `top` < 0 lists every thread."""
         queries = self._queries
 
         def read(
@@ -573,6 +577,8 @@ class Engine:
         }
 
     def db_size(self) -> int:
+        """Bytes the database occupies on disk (main file plus WAL)."""
+
         def read(conn: sqlite3.Connection) -> int:
             pages = int(conn.execute(storage.PAGE_COUNT).fetchone()[0])
             return pages * int(conn.execute(storage.PAGE_SIZE).fetchone()[0])
@@ -593,6 +599,8 @@ class Engine:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def backup(self, target_path: str) -> None:
+        """Copy the live database to target_path with SQLite's online backup API."""
+
         def copy(conn: sqlite3.Connection) -> None:
             target = sqlite3.connect(target_path)
             try:
@@ -646,36 +654,23 @@ def _queries_for(conn: sqlite3.Connection) -> storage.Queries:
     )
 
 
-def _dumps_typed(serde: SerializerProtocol, value: Any) -> tuple[Any, Any]:
-    """serde.dumps_typed, its result passed on as is. Serializers return other
-    types than the declared (str, bytes), e.g. a bytearray, and compiled code
-    would reject them if the call were typed."""
-    untyped: Any = serde
-    return untyped.dumps_typed(value)  # type: ignore[no-any-return]
-
-
-def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
-    """Metadata as SqliteSaver stores it: UTF-8 JSON text in a BLOB."""
-    return json.dumps(metadata, ensure_ascii=False).encode("utf-8", "ignore")
-
-
-def _decode_row(row: _CheckpointRow, writes: list[_WriteRow], serde: SerializerProtocol) -> Row:
+def _decode_row(row: _CheckpointRow, writes: list[_WriteRow], codec: Codec) -> Row:
     thread_id, checkpoint_ns, checkpoint_id, parent_id, type_, blob, metadata = row
     return (
         thread_id,
         checkpoint_ns,
         checkpoint_id,
         parent_id,
-        serde.loads_typed((type_, blob)),
-        json.loads(metadata) if metadata is not None else {},
-        _decode_writes(writes, serde),
+        codec.loads_typed((type_, blob)),
+        codec.loads_metadata(metadata) if metadata is not None else {},
+        _decode_writes(writes, codec),
     )
 
 
-def _decode_writes(writes: list[_WriteRow], serde: SerializerProtocol) -> list[PendingWrite]:
+def _decode_writes(writes: list[_WriteRow], codec: Codec) -> list[PendingWrite]:
     ordered = sorted(writes, key=lambda w: writes_sort_key(w[4], w[0], w[5]))
     return [
-        (task_id, channel, serde.loads_typed((type_, value)))
+        (task_id, channel, codec.loads_typed((type_, value)))
         for task_id, channel, type_, value, _path, _idx in ordered
     ]
 
@@ -688,9 +683,7 @@ def _delete_checkpoints(conn: sqlite3.Connection, keys: list[Key]) -> None:
 # -- delta ancestry -------------------------------------------------------------
 
 
-def deletable(
-    conn: sqlite3.Connection, candidates: list[Key], serde: SerializerProtocol
-) -> list[Key]:
+def deletable(conn: sqlite3.Connection, candidates: list[Key], codec: Codec) -> list[Key]:
     """The candidates a deleting operation may remove: all of them except the
     delta ancestry of the checkpoints that survive.
 
@@ -706,7 +699,7 @@ def deletable(
         by_namespace.setdefault((thread_id, checkpoint_ns), set()).add(checkpoint_id)
     result: list[Key] = []
     for (thread_id, checkpoint_ns), doomed in by_namespace.items():
-        spared = _needed_ancestors(conn, thread_id, checkpoint_ns, doomed, serde)
+        spared = _needed_ancestors(conn, thread_id, checkpoint_ns, doomed, codec)
         result.extend(
             (thread_id, checkpoint_ns, cid) for cid in sorted(doomed) if cid not in spared
         )
@@ -718,7 +711,7 @@ def _needed_ancestors(
     thread_id: str,
     checkpoint_ns: str,
     doomed: set[str],
-    serde: SerializerProtocol,
+    codec: Codec,
 ) -> set[str]:
     """Ids in one namespace that the survivors' delta reconstruction needs."""
     parents: dict[str, str | None] = {}
@@ -741,7 +734,7 @@ def _needed_ancestors(
             type_, blob = conn.execute(
                 storage.SELECT_CHECKPOINT_BLOB, (thread_id, checkpoint_ns, cid)
             ).fetchone()
-            values = serde.loads_typed((type_, blob)).get("channel_values") or {}
+            values = codec.loads_typed((type_, blob)).get("channel_values") or {}
             stored_channels[cid] = set(values)
         return stored_channels[cid]
 

@@ -6,9 +6,8 @@ and writing files we have opened. Our additions live in migration 1 and are
 invisible to it: a `created_at` column filled in by a trigger when SqliteSaver
 inserts, its index, and a trigger that deletes a checkpoint's writes with it.
 
-This module is the source of truth for the schema both engines create: the
-Rust engine is tested against `SCHEMA_VERSION`, `BASE_SCHEMA`, `MIGRATIONS`
-and `created_at_from_checkpoint_id`.
+Migrations are a ladder kept as data: `MIGRATIONS[n]` brings a file from
+`user_version` n to n + 1, and `migrate` walks the steps a file still needs.
 """
 
 from __future__ import annotations
@@ -16,14 +15,11 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Final, final
 
 # -- schema ------------------------------------------------------------------
-
-# `PRAGMA user_version` of a file carrying every migration below.
-# SqliteSaver leaves it at 0.
-SCHEMA_VERSION: Final = 1
 
 # SqliteSaver's DDL, verbatim: a fresh file must look exactly like one it made.
 CREATE_CHECKPOINTS: Final = """CREATE TABLE IF NOT EXISTS checkpoints (
@@ -98,16 +94,13 @@ UPDATE_CREATED_AT_NOW: Final = (
     f"UPDATE checkpoints SET created_at = {NOW_SQL} WHERE created_at IS NULL"
 )
 
-# The DDL migration 1 runs after `BASE_SCHEMA`, `task_path` and `created_at`
-# exist and `created_at` is backfilled (see `_migration_1`).
-MIGRATION_1_DDL: Final = (
+# The DDL of step 1, run after `BASE_SCHEMA`, `task_path` and `created_at`
+# exist and `created_at` is backfilled (see `_add_created_at`).
+CREATED_AT_DDL: Final = (
     CREATE_CREATED_AT_INDEX,
     CREATE_CREATED_AT_TRIGGER,
     CREATE_DELETE_WRITES_TRIGGER,
 )
-
-# Every step of the ladder, by the user_version it brings the file to.
-MIGRATIONS: Final = {1: MIGRATION_1_DDL}
 
 # -- created_at from uuid6 ids -----------------------------------------------
 
@@ -189,34 +182,10 @@ def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the file to `SCHEMA_VERSION`.
-
-    Always takes the write lock (BEGIN IMMEDIATE), which also makes opening a
-    file we cannot write fail right away rather than at the first put. The
-    version is read inside the transaction, so when two processes open one
-    file at once the second sees the first one's work and does nothing.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = user_version(conn)
-        if version > SCHEMA_VERSION:
-            raise sqlite3.OperationalError(
-                f"database schema version {version} is newer than this "
-                f"fast-langgraph supports ({SCHEMA_VERSION})"
-            )
-        if version < 1:
-            _migration_1(conn)
-        if version != SCHEMA_VERSION:
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _migration_1(conn: sqlite3.Connection) -> None:
+def _add_created_at(conn: sqlite3.Connection) -> None:
+    """Step 1: SqliteSaver's tables (with `task_path`, which files older than
+    SqliteSaver 2 lack), `checkpoints.created_at` dated from uuid6 ids, its
+    index, and the triggers."""
     for statement in BASE_SCHEMA:
         conn.execute(statement)
     if "task_path" not in table_columns(conn, "writes"):
@@ -230,8 +199,43 @@ def _migration_1(conn: sqlite3.Connection) -> None:
             backfill.append((created_at, int(rowid)))
     conn.executemany(UPDATE_CREATED_AT, backfill)
     conn.execute(UPDATE_CREATED_AT_NOW)
-    for statement in MIGRATION_1_DDL:
+    for statement in CREATED_AT_DDL:
         conn.execute(statement)
+
+
+# The ladder: `MIGRATIONS[n]` takes a file from user_version n to n + 1.
+# Append new steps; never edit one that has shipped.
+MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_add_created_at,)
+
+# `PRAGMA user_version` of a file carrying every step. SqliteSaver leaves it at 0.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Walk the ladder from the file's user_version to `SCHEMA_VERSION`.
+
+    Always takes the write lock (BEGIN IMMEDIATE), which also makes opening a
+    file we cannot write fail right away rather than at the first put. The
+    version is read inside the transaction, so when two processes open one
+    file at once the second sees the first one's work and does nothing.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise sqlite3.OperationalError(
+                f"database schema version {version} is newer than this "
+                f"fast-langgraph supports ({SCHEMA_VERSION}): upgrade fast-langgraph"
+            )
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        if version != SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 # -- statements --------------------------------------------------------------

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from fast_langgraph._engine import CleanupCounts
+from fast_langgraph_pure.protocol import CleanupCounts
 
 if TYPE_CHECKING:
     from fast_langgraph.saver import TTLConfig

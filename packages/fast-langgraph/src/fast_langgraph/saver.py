@@ -1,8 +1,9 @@
 """`RustSQLiteCheckpointer`: the LangGraph checkpoint saver users import.
 
 This class owns what LangGraph sees (configs, metadata, versions, sync and async
-methods, maintenance) and hands storage and serialization to the engine the
-selector picked. It serves sync and async graphs from one object.
+methods, maintenance). Storage is `fast_langgraph_pure.Engine`, on Python's own
+sqlite3; the codec that turns values into bytes is the one `_selector.codec_for`
+picks for the saver's serializer. It serves sync and async graphs from one object.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from fast_langgraph import _selector
-from fast_langgraph._engine import CleanupCounts, Engine, PageCursor, Row, Stats
 from fast_langgraph._filters import compile_filter
 from fast_langgraph._ttl import TTLSweeper, validate_ttl
+from fast_langgraph.serde import JsonPlusSerializer
+from fast_langgraph_pure import Engine
+from fast_langgraph_pure.protocol import CleanupCounts, Codec, PageCursor, Row, Stats
 
 Durability = Literal["normal", "full"]
 DURABILITY_CHOICES: Final = ("normal", "full")
@@ -97,6 +100,17 @@ def _to_tuple(row: Row, config: RunnableConfig | None = None) -> CheckpointTuple
     )
 
 
+def _ids(value: Sequence[str], argument: str) -> builtins.list[str]:
+    """A sequence of ids as a list of str; a lone str is refused, since iterating
+    it would act on one-letter ids."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{argument} must be a list of ids, not a single {type(value).__name__}: "
+            f"pass [{value!r}]"
+        )
+    return [str(item) for item in value]
+
+
 def _created_before(age: timedelta) -> str:
     """The UTC cutoff in the text form stored in checkpoints.created_at."""
     cutoff = datetime.now(timezone.utc) - age
@@ -135,13 +149,22 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
     Args:
         conn: a database path (relative, absolute, or ":memory:") or an open
             `sqlite3.Connection`, as SqliteSaver takes.
-        serde: the serializer; defaults to LangGraph's JsonPlusSerializer.
+        serde: the serializer; defaults to `fast_langgraph.serde.JsonPlusSerializer`
+            (LangGraph's JsonPlusSerializer, same bytes, native codec inside).
+            Any serializer is honoured; see `implementation`.
         durability: "normal" (default: WAL with synchronous=NORMAL; survives an
             application crash, a power loss may drop the last commits) or "full"
             (synchronous=FULL, one fsync per commit, as SqliteSaver).
         ttl: optional time-to-live, e.g. `{"strategy": "delete", "default_ttl":
             60 * 24 * 30, "sweep_interval_minutes": 60}`, swept in the background.
+        read_only: open an existing file without ever writing to it.
+
+    `implementation` is "rust" when the native codec of fast-langgraph-rs encodes
+    and decodes this saver's values, "python" when its serializer runs in Python;
+    `implementation_detail` says why.
     """
+
+    serde: SerializerProtocol = JsonPlusSerializer()
 
     def __init__(
         self,
@@ -157,19 +180,38 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             raise ValueError(f"durability must be one of {DURABILITY_CHOICES}, got {durability!r}")
         # Built (and so validated) before the file is opened: a bad ttl leaves nothing open.
         self._sweeper: TTLSweeper | None = TTLSweeper(self, ttl) if ttl is not None else None
+        self._codec_choice: tuple[SerializerProtocol, _selector.CodecChoice] | None = None
         if isinstance(conn, sqlite3.Connection):
-            # The user's connection lives in Python's sqlite3, so Python drives it.
-            pure = _selector.load_pure()
-            self.implementation = pure.name
-            self._engine: Engine = pure.engine_class.from_connection(conn)
+            self._engine = Engine.from_connection(conn)
         else:
-            impl = _selector.current()
-            self.implementation = impl.name
-            self._engine = impl.engine_class(
-                os.fspath(conn), durability=durability, read_only=read_only
-            )
+            self._engine = Engine(os.fspath(conn), durability=durability, read_only=read_only)
         if self._sweeper is not None:
             self._sweeper.start()
+
+    # -- the codec ---------------------------------------------------------------
+
+    def _choice(self) -> _selector.CodecChoice:
+        # with_allowlist() clones the saver with another serializer: choose again for it.
+        cached = self._codec_choice
+        if cached is None or cached[0] is not self.serde:
+            cached = (self.serde, _selector.codec_for(self.serde))
+            self._codec_choice = cached
+        return cached[1]
+
+    @property
+    def _codec(self) -> Codec:
+        return self._choice().codec
+
+    @property
+    def implementation(self) -> str:
+        """ "rust" when the native codec encodes and decodes this saver's values,
+        "python" when its serializer runs in Python."""
+        return self._choice().implementation
+
+    @property
+    def implementation_detail(self) -> str:
+        """What runs for this saver's values, and why, in plain words."""
+        return self._choice().detail
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -225,7 +267,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             _thread_id(configurable),
             _checkpoint_ns(configurable),
             str(checkpoint_id) if checkpoint_id else None,
-            self.serde,
+            self._codec,
         )
         if row is None:
             return None
@@ -268,11 +310,11 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         if before is not None and _configurable(before).get("checkpoint_id"):
             before_id = str(_configurable(before)["checkpoint_id"])
         filters = compile_filter(filter)
-        serde = self.serde
+        codec = self._codec
 
         def fetch(after: PageCursor | None, size: int) -> builtins.list[Row]:
             return self._engine.list_page(
-                thread_id, checkpoint_ns, checkpoint_id, filters, before_id, after, size, serde
+                thread_id, checkpoint_ns, checkpoint_id, filters, before_id, after, size, codec
             )
 
         return fetch
@@ -298,7 +340,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             str(parent_id) if parent_id else None,
             checkpoint,
             get_checkpoint_metadata(config, metadata),
-            self.serde,
+            self._codec,
         )
         return _config(thread_id, checkpoint_ns, checkpoint_id)
 
@@ -330,15 +372,16 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             str(task_path),
             rows,
             replace,
-            self.serde,
+            self._codec,
         )
 
     def delete_thread(self, thread_id: str) -> None:
         self._engine.delete_thread(str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        run_ids = _ids(run_ids, "run_ids")
         if run_ids:
-            self._engine.delete_for_runs([str(r) for r in run_ids], self.serde)
+            self._engine.delete_for_runs(run_ids, self._codec)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._engine.copy_thread(str(source_thread_id), str(target_thread_id))
@@ -346,8 +389,9 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         if strategy not in PRUNE_STRATEGIES:
             raise ValueError(f"strategy must be one of {PRUNE_STRATEGIES}, got {strategy!r}")
+        thread_ids = _ids(thread_ids, "thread_ids")
         if thread_ids:
-            self._engine.prune([str(t) for t in thread_ids], strategy == "keep_latest", self.serde)
+            self._engine.prune(thread_ids, strategy == "keep_latest", self._codec)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -361,7 +405,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             _checkpoint_ns(configurable),
             str(checkpoint_id) if checkpoint_id else None,
             list(channels),
-            self.serde,
+            self._codec,
         )
 
     def get_next_version(self, current: str | None, channel: None) -> str:
@@ -454,7 +498,9 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         """
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise ValueError("older_than must be a non-negative datetime.timedelta")
-        counts = self._engine.cleanup(_created_before(older_than), keep_latest, dry_run, self.serde)
+        counts = self._engine.cleanup(
+            _created_before(older_than), keep_latest, dry_run, self._codec
+        )
         if vacuum and not dry_run:
             self._engine.vacuum()
         return counts
@@ -503,7 +549,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
                 deleted["writes"] += thread["writes"]
             return deleted
         for thread in expired:
-            self._engine.prune([thread["thread_id"]], True, self.serde)
+            self._engine.prune([thread["thread_id"]], True, self._codec)
         # prune() does not count; what is left of each pruned thread tells.
         left = {t["thread_id"]: t for t in self._engine.stats(-1)["largest_threads"]}
         for thread in expired:

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from fast_langgraph import _selector
 from fast_langgraph.saver import RustSQLiteCheckpointer
+from fast_langgraph_pure import Engine
 
 _T = TypeVar("_T")
 
@@ -48,8 +48,8 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
             super().__init__(conn, serde=serde)
             return
         BaseCheckpointSaver.__init__(self, serde=serde)
-        self.implementation = _selector.current().name
         self._sweeper = None
+        self._codec_choice = None
         self._aiosqlite_conn = conn
         self._engine = _NotOpenYet()  # type: ignore[assignment]
 
@@ -63,7 +63,7 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
             rows = await cursor.fetchall()
         path = next((row[2] for row in rows if row[1] == "main"), "") or ":memory:"
         engine = await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(_selector.current().engine_class, path)
+            None, functools.partial(Engine, path)
         )
         if isinstance(self._engine, _NotOpenYet):
             self._engine = engine
