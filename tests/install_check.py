@@ -2,7 +2,7 @@
 
     python tests/install_check.py build/wheels
 
-`fast-langgraph[rust]` must select the Rust engine; plain `fast-langgraph` the pure one.
+`fast-langgraph[rust]` must run the native codec; plain `fast-langgraph` the Python one.
 Our wheels come only from the given folder (an unrelated "fast-langgraph" is on PyPI).
 """
 
@@ -64,13 +64,13 @@ def check(wheels: Path, requirement: str, expected_impl: str) -> None:
         impl = result.stdout.strip().splitlines()[-1]
         if impl != expected_impl:
             sys.exit(f"{requirement}: expected implementation {expected_impl!r}, got {impl!r}")
-        print(f"{requirement}: ran the graph with the {impl} engine")
+        print(f"{requirement}: ran the graph with the {impl} codec")
 
 
 def main() -> None:
     wheels = Path(sys.argv[1]).resolve()
     check(wheels, "fast-langgraph[rust]==0.1.0", "rust")
-    check(wheels, "fast-langgraph==0.1.0", "pure")
+    check(wheels, "fast-langgraph==0.1.0", "python")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,17 @@
 
 `langgraph-checkpoint-conformance` drives the async methods only (the sync twins
 are covered by test_sync_contract.py). Every capability must be detected and
-pass: nothing may be skipped.
+pass: nothing may be skipped. Our public serializer also goes through the suite
+inside langgraph's own InMemorySaver.
 """
 
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
@@ -17,6 +20,9 @@ from langgraph.checkpoint.conformance.report import CapabilityReport
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from langgraph.checkpoint.memory import InMemorySaver
+
+import fast_langgraph.serde
 from fast_langgraph import RustSQLiteCheckpointer
 
 CAPABILITIES = (
@@ -31,12 +37,14 @@ CAPABILITIES = (
 )
 AES_KEY = b"0123456789abcdef0123456789abcdef"
 
-SaverFactory = Callable[[], RustSQLiteCheckpointer]
+SaverFactory = Callable[[], Any]
 
 
-def assert_full_conformance(report: CapabilityReport) -> None:
+def assert_full_conformance(
+    report: CapabilityReport, capabilities: tuple[str, ...] = CAPABILITIES
+) -> None:
     report.print_report()
-    for capability in CAPABILITIES:
+    for capability in capabilities:
         result = report.results.get(capability)
         assert result is not None, f"{capability}: not run"
         assert result.detected, f"{capability}: not detected"
@@ -45,17 +53,19 @@ def assert_full_conformance(report: CapabilityReport) -> None:
         assert result.tests_passed > 0, f"{capability}: no test ran"
         assert result.passed is True, capability
     assert report.passed_all()
-    assert report.conformance_level() == "FULL"
+    if capabilities == CAPABILITIES:
+        assert report.conformance_level() == "FULL"
 
 
 async def run_suite(name: str, make_saver: SaverFactory) -> CapabilityReport:
     @checkpointer_test(name=name)
-    async def fresh_saver() -> AsyncIterator[RustSQLiteCheckpointer]:
+    async def fresh_saver() -> AsyncIterator[Any]:
         saver = make_saver()
         try:
             yield saver
         finally:
-            saver.close()
+            if isinstance(saver, RustSQLiteCheckpointer):
+                saver.close()
 
     return await validate(fresh_saver)
 
@@ -75,6 +85,35 @@ async def test_file_saver_passes_every_capability(tmp_path: Path) -> None:
 async def test_memory_saver_passes_every_capability() -> None:
     report = await run_suite("memory", lambda: RustSQLiteCheckpointer(":memory:"))
     assert_full_conformance(report)
+
+
+async def test_saver_on_a_users_connection_passes_every_capability(tmp_path: Path) -> None:
+    next_path = fresh_files(tmp_path)
+    connections: list[sqlite3.Connection] = []
+
+    def on_connection() -> RustSQLiteCheckpointer:
+        connections.append(sqlite3.connect(next_path(), check_same_thread=False))
+        return RustSQLiteCheckpointer(connections[-1])
+
+    report = await run_suite("connection", on_connection)
+    for conn in connections:
+        conn.close()
+    assert_full_conformance(report)
+
+
+async def test_our_serializer_in_langgraphs_in_memory_saver() -> None:
+    """`InMemorySaver(serde=fast_langgraph.serde.JsonPlusSerializer())`: every
+    capability InMemorySaver has passes, with our codec doing its serialization."""
+
+    def in_memory() -> InMemorySaver:
+        serde = fast_langgraph.serde.JsonPlusSerializer()
+        assert serde.implementation == fast_langgraph.__impl__
+        return InMemorySaver(serde=serde)
+
+    report = await run_suite("in-memory+ours", in_memory)
+    detected = tuple(name for name in CAPABILITIES if report.results[name].detected)
+    assert {"put", "put_writes", "get_tuple", "list", "delete_thread"} <= set(detected)
+    assert_full_conformance(report, detected)
 
 
 async def test_encrypted_serde_saver_passes_every_capability(tmp_path: Path) -> None:

@@ -21,12 +21,15 @@ class PythonCodec:
     def __init__(self, serde: SerializerProtocol) -> None:
         self.serde = serde
 
-    # Untyped like `Codec`: serializers may return a bytearray, old rows hold NULLs.
+    # Untyped like `Codec`: serializers may return a bytearray, old rows hold
+    # NULLs, and compiled code checks the declared types of a typed call.
     def dumps_typed(self, obj: Any) -> Any:
-        return self.serde.dumps_typed(obj)
+        serde: Any = self.serde
+        return serde.dumps_typed(obj)
 
     def loads_typed(self, data: Any) -> Any:
-        return self.serde.loads_typed(data)
+        serde: Any = self.serde
+        return serde.loads_typed(data)
 
     def dumps_metadata(self, metadata: Mapping[str, Any]) -> bytes:
         return json.dumps(metadata, ensure_ascii=False).encode("utf-8", "ignore")
