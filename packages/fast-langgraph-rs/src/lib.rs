@@ -1,11 +1,9 @@
-//! `fast_langgraph_rs._native`: the Rust engine of fast-langgraph.
+//! `fast_langgraph_rs._native`: the native codec of fast-langgraph.
 //!
-//! `db` is the storage layer (rusqlite, no Python), `codec` the pure-Rust
-//! encoders, `py` the thin PyO3 layer that converts and calls them.
+//! `codec` holds the pure-Rust encoders (MessagePack, JSON), `py` the PyO3
+//! layer that maps Python objects onto them.
 
 pub mod codec;
-pub mod db;
-pub mod error;
 mod py;
 
 use pyo3::prelude::*;

@@ -1,11 +1,10 @@
 """The native codec against langgraph's JsonPlusSerializer, over a generated corpus.
 
-Runs through the test hooks of `fast_langgraph_rs._native`: `_codec_dumps` and
-`_codec_loads` (the engine's `encode_value` / `decode_value`), `_codec_is_native`,
-and `_codec_dumps_metadata` / `_codec_loads_metadata`. The native encoder is held
-to byte-identical output; the decoder to the very objects JsonPlusSerializer
-builds (same types, same values, same key order), including under strict-mode
-and custom allowlists.
+`dumps_typed` / `loads_typed` (and the same methods of `Codec`) are held to
+byte-identical output and to the very objects JsonPlusSerializer builds (same
+types, same values, same key order), under strict-mode and custom allowlists,
+for subclasses of JsonPlusSerializer too; `dumps_metadata` / `loads_metadata`
+to `json.dumps(..., ensure_ascii=False)` in UTF-8 and `json.loads`.
 """
 
 from __future__ import annotations
@@ -43,7 +42,8 @@ from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.types import Command, Interrupt, Send
 from pydantic import BaseModel
 
-from fast_langgraph_rs import _native
+import fast_langgraph_rs as native
+from fast_langgraph_rs import Codec
 
 SERDE = JsonPlusSerializer()
 CORPUS_SETTINGS = settings(
@@ -103,15 +103,18 @@ def check_round_trip(value: Any, serde: JsonPlusSerializer = SERDE) -> None:
     except Exception as error:
         # Such as integers beyond 64 bits: the very same error.
         with pytest.raises(type(error)) as ours:
-            _native._codec_dumps(serde, value)
+            native.dumps_typed(serde, value)
         assert str(ours.value) == str(error)
         return
-    ours_typed = _native._codec_dumps(serde, value)
+    ours_typed = native.dumps_typed(serde, value)
     assert ours_typed == reference_typed
+    assert type(ours_typed[1]) is type(reference_typed[1])
+    assert Codec(serde).dumps_typed(value) == reference_typed
     reference = serde.loads_typed(reference_typed)
-    # The engine hands over database blobs, which are always bytes.
+    assert_same(native.loads_typed(serde, reference_typed), reference)
+    # Databases hand back bytes, whatever was stored.
     tag, data = reference_typed
-    assert_same(_native._codec_loads(serde, tag, bytes(data)), reference)
+    assert_same(Codec(serde).loads_typed((tag, bytes(data))), reference)
 
 
 # --- strategies --------------------------------------------------------------
@@ -314,24 +317,25 @@ def test_nesting_beyond_ormsgpack_limit_fails_like_jsonplus() -> None:
     with pytest.raises(TypeError, match="Recursion limit"):
         SERDE.dumps_typed(nested_lists(300))
     with pytest.raises(TypeError, match="Recursion limit"):
-        _native._codec_dumps(SERDE, nested_lists(300))
+        native.dumps_typed(SERDE, nested_lists(300))
 
 
 def test_integers_beyond_64_bits_fail_like_jsonplus() -> None:
     with pytest.raises(TypeError) as reference:
         SERDE.dumps_typed({"big": 2**64})
     with pytest.raises(TypeError) as ours:
-        _native._codec_dumps(SERDE, {"big": 2**64})
+        native.dumps_typed(SERDE, {"big": 2**64})
     assert str(ours.value) == str(reference.value)
 
 
 def test_pickle_fallback_is_honoured() -> None:
     serde = JsonPlusSerializer(pickle_fallback=True)
-    assert _native._codec_is_native(serde)
-    tag, data = _native._codec_dumps(serde, {"big": 2**70})
+    tag, data = native.dumps_typed(serde, {"big": 2**70})
     assert (tag, data) == serde.dumps_typed({"big": 2**70})
     assert tag == "pickle"
-    assert _native._codec_loads(serde, tag, data) == {"big": 2**70}
+    assert native.loads_typed(serde, (tag, data)) == {"big": 2**70}
+    with pytest.raises(NotImplementedError):
+        native.loads_typed(SERDE, (tag, data))
 
 
 @pytest.mark.parametrize(
@@ -343,16 +347,16 @@ def test_unusual_msgpack_decodes_or_fails_like_jsonplus(data: bytes) -> None:
         reference = SERDE.loads_typed(("msgpack", data))
     except Exception as error:
         with pytest.raises(type(error)):
-            _native._codec_loads(SERDE, "msgpack", data)
+            native.loads_typed(SERDE, ("msgpack", data))
     else:
-        assert_same(_native._codec_loads(SERDE, "msgpack", data), reference)
+        assert_same(native.loads_typed(SERDE, ("msgpack", data)), reference)
 
 
 def test_json_and_unknown_tags_follow_the_serializer() -> None:
     legacy = json.dumps({"a": [1, 2]}).encode()
-    assert _native._codec_loads(SERDE, "json", legacy) == SERDE.loads_typed(("json", legacy))
+    assert native.loads_typed(SERDE, ("json", legacy)) == SERDE.loads_typed(("json", legacy))
     with pytest.raises(NotImplementedError):
-        _native._codec_loads(SERDE, "pickle", b"whatever")
+        native.loads_typed(SERDE, ("pickle", b"whatever"))
 
 
 # --- allowlists: nothing outside them is constructed ---------------------------
@@ -405,7 +409,7 @@ def test_blocked_types_decode_as_jsonplus_does_and_are_never_built(
     constructed.clear()
     reference = serde.loads_typed((tag, data))
     assert constructed == []
-    ours = _native._codec_loads(serde, tag, data)
+    ours = native.loads_typed(serde, (tag, data))
     assert constructed == []
     assert_same(ours, reference)
     assert ours["model"] == {"label": "blocked"}
@@ -416,10 +420,9 @@ def test_allowlisted_types_are_built() -> None:
     serde = JsonPlusSerializer(allowed_msgpack_modules=None).with_msgpack_allowlist(
         [Tracked, TrackedPoint]
     )
-    assert _native._codec_is_native(serde)
     tag, data = blob_of([Tracked(label="allowed"), TrackedPoint(3)])
     constructed.clear()
-    ours = _native._codec_loads(serde, tag, data)
+    ours = native.loads_typed(serde, (tag, data))
     assert constructed == ["allowed", "point 3"]
     assert_same(ours, serde.loads_typed((tag, data)))
 
@@ -433,8 +436,40 @@ def test_custom_ext_hook_sees_every_ext_value_including_messages() -> None:
 
     serde = JsonPlusSerializer(__unpack_ext_hook__=hook)
     tag, data = blob_of([HumanMessage("hi"), uuid.UUID(int=1)])
-    assert _native._codec_loads(serde, tag, data) == [("ext", 5), ("ext", 0)]
+    assert native.loads_typed(serde, (tag, data)) == [("ext", 5), ("ext", 0)]
     assert seen == [5, 0]
+
+
+class OwnHookSerializer(JsonPlusSerializer):
+    """Replaces the ext hook itself, without telling the constructor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+        default_hook = self._unpack_ext_hook
+
+        def hook(code: int, data: bytes) -> Any:
+            self.seen.append(code)
+            return default_hook(code, data)
+
+        self._unpack_ext_hook = hook
+
+
+def test_a_hook_set_by_a_subclass_sees_every_ext_value_including_messages() -> None:
+    serde = OwnHookSerializer()
+    tag, data = blob_of([HumanMessage("hi"), uuid.UUID(int=1)])
+    assert native.loads_typed(serde, (tag, data)) == serde.loads_typed((tag, data))
+    assert serde.seen == [5, 0, 5, 0]
+
+
+class NativeSerializer(JsonPlusSerializer):
+    """As `fast_langgraph.serde.JsonPlusSerializer`: its methods call the codec."""
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return native.dumps_typed(self, obj)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        return native.loads_typed(self, data)
 
 
 class LoudSerializer(JsonPlusSerializer):
@@ -445,6 +480,46 @@ class LoudSerializer(JsonPlusSerializer):
         return ("loaded", data)
 
 
+SUBCLASS_VALUES = [
+    {"a": [1, HumanMessage("hi")]},
+    {"big": 2**70},  # the reference path: ormsgpack raises, pickle_fallback pickles
+    {"lone": "\ud800"},
+    {"deep": nested_lists(230)},
+    b"raw",
+    None,
+]
+
+
+@pytest.mark.parametrize("value", SUBCLASS_VALUES)
+@pytest.mark.parametrize("pickle_fallback", [False, True])
+def test_subclass_calling_the_codec_gets_jsonplus_bytes_without_recursion(
+    value: Any, pickle_fallback: bool
+) -> None:
+    serde = NativeSerializer(pickle_fallback=pickle_fallback)
+    reference = JsonPlusSerializer(pickle_fallback=pickle_fallback)
+    try:
+        expected = reference.dumps_typed(value)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            serde.dumps_typed(value)
+        return
+    typed = serde.dumps_typed(value)
+    assert typed == expected
+    assert_same(serde.loads_typed(typed), reference.loads_typed(expected))
+    assert_same(Codec(serde).loads_typed(typed), reference.loads_typed(expected))
+    with pytest.raises(NotImplementedError):
+        serde.loads_typed(("unknown", b""))
+
+
+def test_a_subclass_is_encoded_as_jsonplus_never_through_its_own_methods() -> None:
+    serde = LoudSerializer()
+    value = {"a": HumanMessage("hi")}
+    typed = native.dumps_typed(serde, value)
+    assert typed == SERDE.dumps_typed(value)
+    assert native.loads_typed(serde, typed) == value
+    assert Codec(serde).dumps_typed(value) == typed
+
+
 class PlainSerializer:
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         return "plain", b"x"
@@ -453,25 +528,97 @@ class PlainSerializer:
         return data
 
 
-@pytest.mark.parametrize("serde", [LoudSerializer(), PlainSerializer()])
-def test_other_serializers_are_always_called(serde: Any) -> None:
-    assert not _native._codec_is_native(serde)
-    assert _native._codec_dumps(serde, {"a": 1}) == serde.dumps_typed({"a": 1})
-    assert _native._codec_loads(serde, "msgpack", b"\x80") == serde.loads_typed(
-        ("msgpack", b"\x80")
-    )
+def other_serializers() -> list[Any]:
+    serializers: list[Any] = [PlainSerializer(), object(), None, JsonPlusSerializer]
+    try:
+        from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+        serializers.append(EncryptedSerializer.from_pycryptodome_aes(key=b"0" * 16))
+    except ImportError:  # pycryptodome is optional
+        pass
+    return serializers
 
 
-def test_encrypted_serializer_is_always_called() -> None:
-    pytest.importorskip("Crypto")
-    from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+@pytest.mark.parametrize("serde", other_serializers(), ids=lambda serde: type(serde).__name__)
+def test_other_serializers_are_refused(serde: Any) -> None:
+    with pytest.raises(TypeError, match="JsonPlusSerializer"):
+        Codec(serde)
+    with pytest.raises(TypeError, match="JsonPlusSerializer"):
+        native.dumps_typed(serde, {"a": 1})
+    with pytest.raises(TypeError, match="JsonPlusSerializer"):
+        native.loads_typed(serde, ("msgpack", b"\x80"))
 
-    serde = EncryptedSerializer.from_pycryptodome_aes(key=b"0" * 16)
-    assert not _native._codec_is_native(serde)
-    tag, data = _native._codec_dumps(serde, {"a": HumanMessage("secret")})
-    assert tag == "msgpack+aes"
-    assert serde.loads_typed((tag, data)) == {"a": HumanMessage("secret")}
-    assert _native._codec_loads(serde, tag, data) == {"a": HumanMessage("secret")}
+
+def test_codec_is_bound_to_its_serializer() -> None:
+    serde = JsonPlusSerializer(pickle_fallback=True)
+    codec = Codec(serde)
+    assert codec.serde is serde
+    with pytest.raises(AttributeError):
+        codec.serde = SERDE  # type: ignore[misc]
+    value = {"big": 2**70, "m": [AIMessage("x")]}
+    assert codec.dumps_typed(value) == serde.dumps_typed(value)
+    assert codec.loads_typed(codec.dumps_typed(value)) == value
+    metadata = {"source": "loop", "step": 1, "writes": {"node": ["é"]}}
+    assert codec.dumps_metadata(metadata) == reference_metadata_bytes(metadata)
+    assert codec.loads_metadata(codec.dumps_metadata(metadata)) == metadata
+
+
+MSGPACK_SAMPLE = SERDE.dumps_typed({"a": [1, "x", HumanMessage("hi")]})[1]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        (None, None),
+        ("null", None),
+        ("bytes", None),
+        ("bytearray", None),
+        ("msgpack", None),
+        ("msgpack", "text"),
+        (None, MSGPACK_SAMPLE),
+        (b"msgpack", MSGPACK_SAMPLE),
+        ("msgpack", bytearray(MSGPACK_SAMPLE)),
+        ("msgpack", memoryview(MSGPACK_SAMPLE)),
+        ("msgpack", memoryview(bytearray(MSGPACK_SAMPLE))),
+        ("msgpack", memoryview(MSGPACK_SAMPLE)[::2]),  # not contiguous: refused
+        ("msgpack", MSGPACK_SAMPLE + b"\x01"),  # trailing bytes: tolerated
+        ("bytes", bytearray(b"ab")),
+        ("bytes", memoryview(b"ab")),
+        ("bytearray", memoryview(b"ab")),
+        ("bytearray", b"ab"),
+        ("null", b""),
+        ["msgpack", MSGPACK_SAMPLE],
+        ("msgpack",),
+        ("msgpack", MSGPACK_SAMPLE, None),
+        None,
+        "msgpack",
+    ],
+    ids=repr,
+)
+def test_loads_typed_takes_anything_the_reference_takes(data: Any) -> None:
+    try:
+        reference = SERDE.loads_typed(data)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            native.loads_typed(SERDE, data)
+        with pytest.raises(type(error)):
+            Codec(SERDE).loads_typed(data)
+    else:
+        ours = native.loads_typed(SERDE, data)
+        assert_same(ours, reference)
+        if isinstance(reference, (bytes, bytearray, memoryview)):
+            # "bytes" hands back the stored object itself, as the reference does.
+            assert (ours is data[1]) == (reference is data[1])
+
+
+@pytest.mark.parametrize("value", [b"raw", bytearray(b"raw"), None])
+def test_raw_values_are_stored_as_the_reference_stores_them(value: Any) -> None:
+    reference = SERDE.dumps_typed(value)
+    ours = native.dumps_typed(SERDE, value)
+    assert ours == reference
+    assert type(ours[1]) is type(reference[1])
+    if value is not None:
+        assert ours[1] is value
 
 
 # --- metadata: json.dumps / json.loads ----------------------------------------
@@ -484,9 +631,9 @@ def reference_metadata_bytes(value: Any) -> bytes:
 @CORPUS_SETTINGS
 @given(json_data | st.dictionaries(keys, json_data, max_size=6))
 def test_metadata_encodes_exactly_like_json_dumps(value: Any) -> None:
-    encoded = _native._codec_dumps_metadata(value)
+    encoded = native.dumps_metadata(value)
     assert encoded == reference_metadata_bytes(value)
-    assert_same(_native._codec_loads_metadata(encoded), json.loads(encoded))
+    assert_same(native.loads_metadata(encoded), json.loads(encoded))
 
 
 @pytest.mark.parametrize(
@@ -498,6 +645,12 @@ def test_metadata_encodes_exactly_like_json_dumps(value: Any) -> None:
         [1e16, 1e-05, 0.1, -0.0, 1e300],
         Color.BLUE,
         {"enum_str": enum.Enum("S", {"A": "a"}, type=str).A},  # type: ignore[misc]
+        {"lone key \udfff": 1, "emoji": "😀", "nan": float("nan")},
+        {"none": None, "bool": False, "nested": [[{}], []]},
+        type("StrSubclass", (str,), {})("x"),
+        type("DictSubclass", (dict,), {})(a=1),
+        {"bytes": b"x"},
+        {1.5: "float key", False: "bool key"},
     ],
 )
 def test_metadata_unusual_values_encode_like_json_dumps(value: Any) -> None:
@@ -505,16 +658,16 @@ def test_metadata_unusual_values_encode_like_json_dumps(value: Any) -> None:
         reference = reference_metadata_bytes(value)
     except Exception as error:
         with pytest.raises(type(error)):
-            _native._codec_dumps_metadata(value)
+            native.dumps_metadata(value)
     else:
-        assert _native._codec_dumps_metadata(value) == reference
+        assert native.dumps_metadata(value) == reference
 
 
 def test_metadata_cycles_fail_like_json_dumps() -> None:
     cycle: list[Any] = []
     cycle.append(cycle)
     with pytest.raises(ValueError, match="Circular reference"):
-        _native._codec_dumps_metadata({"c": cycle})
+        native.dumps_metadata({"c": cycle})
 
 
 @pytest.mark.parametrize(
@@ -531,13 +684,21 @@ def test_metadata_cycles_fail_like_json_dumps() -> None:
         b"[1] extra",
         b'"\xff"',
         b"",
+        b'"\xed\xa0\x80"',  # an encoded surrogate: json decodes it ("surrogatepass")
+        '{"a": 1}'.encode("utf-16"),
+        '{"a": "é"}'.encode("utf-32-le"),
+        '{"text": "not bytes"}',
+        bytearray(b'{"a": [1]}'),
+        memoryview(b"{}"),
+        None,
+        1,
     ],
 )
-def test_metadata_decodes_or_fails_like_json_loads(data: bytes) -> None:
+def test_metadata_decodes_or_fails_like_json_loads(data: Any) -> None:
     try:
         reference = json.loads(data)
     except Exception as error:
         with pytest.raises(type(error)):
-            _native._codec_loads_metadata(data)
+            native.loads_metadata(data)
     else:
-        assert_same(_native._codec_loads_metadata(data), reference)
+        assert_same(native.loads_metadata(data), reference)

@@ -1,65 +1,48 @@
-"""fast-langgraph's Rust engine: the `Engine` protocol of `fast_langgraph._engine`
-on rusqlite, built as the native module `fast_langgraph_rs._native`.
+"""fast-langgraph's native codec: langgraph's `JsonPlusSerializer` format, faster.
 
-Importing this package proves that the native module runs on the very SQLite
-library Python's `sqlite3` module uses, and raises ImportError otherwise: two
-copies of SQLite in one process break each other's POSIX file locks, so a file
-opened through both could be corrupted. The selector in `fast_langgraph` then
-falls back to the pure engine.
+`dumps_typed(serde, obj)` and `loads_typed(serde, data)` do what
+`JsonPlusSerializer.dumps_typed` / `loads_typed` do for any instance of it
+(subclasses included): the very same bytes, the same objects back, the same
+allowlist rules. `dumps_metadata` / `loads_metadata` store checkpoint metadata
+as `json.dumps(m, ensure_ascii=False)` in UTF-8. `Codec(serde)` binds the four
+to one serializer; it is what the storage engine calls. Whatever the native
+paths do not cover goes to langgraph's own functions, so results and errors
+are always langgraph's.
+
+`probe()` loads everything the codec otherwise loads on first use and raises
+RuntimeError naming any name it relies on (in langgraph, pydantic or
+langchain-core) that is missing or changed.
 """
 
 from __future__ import annotations
 
-import ctypes
 from typing import Final
 
 from fast_langgraph_rs import _native
 
 __version__: Final = "0.1.0"
 
+if _native.__version__ != __version__:
+    raise ImportError(
+        f"fast_langgraph_rs._native is version {_native.__version__}, but the "
+        f"fast_langgraph_rs package is {__version__}: reinstall fast-langgraph-rs"
+    )
 
-def _check_native_version() -> None:
-    if _native.__version__ != __version__:
-        raise ImportError(
-            f"fast_langgraph_rs._native is version {_native.__version__}, but the "
-            f"fast_langgraph_rs package is {__version__}: reinstall fast-langgraph-rs"
-        )
+from fast_langgraph_rs._native import (
+    Codec,
+    dumps_metadata,
+    dumps_typed,
+    loads_metadata,
+    loads_typed,
+    probe,
+)
 
-
-def _python_sqlite_libversion_address() -> int | None:
-    """Where the SQLite library of Python's `_sqlite3` has `sqlite3_libversion`."""
-    import _sqlite3
-
-    # A `_sqlite3` built into the interpreter has no file: look in the process.
-    library = ctypes.CDLL(getattr(_sqlite3, "__file__", None))
-    function = getattr(library, "sqlite3_libversion", None)
-    if function is None:
-        return None
-    return ctypes.cast(function, ctypes.c_void_p).value
-
-
-def _check_one_sqlite() -> None:
-    ours = _native.sqlite_libversion_address()
-    try:
-        python_side = _python_sqlite_libversion_address()
-    except (ImportError, OSError) as exc:
-        raise ImportError(
-            f"fast_langgraph_rs cannot check which SQLite Python's sqlite3 uses: {exc}"
-        ) from exc
-    if python_side != ours:
-        raise ImportError(
-            "fast_langgraph_rs links a different SQLite library than Python's sqlite3 "
-            f"(sqlite3_libversion at {ours:#x} here, "
-            f"{'not found' if python_side is None else hex(python_side)} for sqlite3); "
-            "two copies of SQLite in one process corrupt each other's file locks. "
-            "Build fast-langgraph-rs against the system libsqlite3 that Python uses, "
-            "or use the pure engine (FAST_LANGGRAPH_IMPL=pure)."
-        )
-
-
-_check_native_version()
-_check_one_sqlite()
-
-from fast_langgraph_rs._native import Engine  # noqa: E402
-
-__all__ = ["Engine", "__version__"]
+__all__ = [
+    "Codec",
+    "__version__",
+    "dumps_metadata",
+    "dumps_typed",
+    "loads_metadata",
+    "loads_typed",
+    "probe",
+]

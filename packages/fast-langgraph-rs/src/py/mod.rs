@@ -1,30 +1,95 @@
-//! The PyO3 binding layer: Python objects in, `db` calls, Python objects out.
+//! The Python-visible API of `fast_langgraph_rs._native`: thin bindings over
+//! `codec`, which maps Python objects onto the pure-Rust encoders.
 
-mod blobs;
 mod codec;
-mod engine;
-mod serde_fallback;
 
 use pyo3::prelude::*;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_class::<engine::Engine>()?;
-    m.add_function(wrap_pyfunction!(sqlite_libversion_address, m)?)?;
-    m.add_function(wrap_pyfunction!(sqlite_version, m)?)?;
-    codec::register_test_hooks(m)?;
+    m.add_function(wrap_pyfunction!(probe, m)?)?;
+    m.add_function(wrap_pyfunction!(dumps_typed, m)?)?;
+    m.add_function(wrap_pyfunction!(loads_typed, m)?)?;
+    m.add_function(wrap_pyfunction!(dumps_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(loads_metadata, m)?)?;
+    m.add_class::<Codec>()?;
     Ok(())
 }
 
-/// The address of `sqlite3_libversion` in the SQLite library this module uses:
-/// equal to the one Python's `_sqlite3` resolves exactly when both share one copy.
+/// Load and check, now, everything the codec otherwise loads on first use;
+/// RuntimeError naming every name it relies on that is missing or changed.
 #[pyfunction]
-fn sqlite_libversion_address() -> usize {
-    rusqlite::ffi::sqlite3_libversion as *const () as usize
+fn probe(py: Python<'_>) -> PyResult<()> {
+    codec::probe(py)
 }
 
-/// The version of the SQLite library this module runs on.
+/// `JsonPlusSerializer.dumps_typed(serde, obj)`, natively: the same bytes.
 #[pyfunction]
-fn sqlite_version() -> &'static str {
-    rusqlite::version()
+fn dumps_typed<'py>(
+    serde: &Bound<'py, PyAny>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    codec::check_serde(serde)?;
+    codec::dumps_typed(serde, obj)
+}
+
+/// `JsonPlusSerializer.loads_typed(serde, data)`, natively: the same objects.
+#[pyfunction]
+fn loads_typed<'py>(
+    serde: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    codec::check_serde(serde)?;
+    codec::loads_typed(serde, data)
+}
+
+/// `json.dumps(metadata, ensure_ascii=False).encode("utf-8", "ignore")`.
+#[pyfunction]
+fn dumps_metadata<'py>(metadata: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    codec::dumps_metadata(metadata)
+}
+
+/// `json.loads(data)`.
+#[pyfunction]
+fn loads_metadata<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    codec::loads_metadata(data)
+}
+
+/// The codec bound to one serializer: what the storage engine calls.
+#[pyclass(frozen, module = "fast_langgraph_rs._native")]
+struct Codec {
+    serde: Py<PyAny>,
+}
+
+#[pymethods]
+impl Codec {
+    #[new]
+    fn new(serde: &Bound<'_, PyAny>) -> PyResult<Self> {
+        codec::check_serde(serde)?;
+        Ok(Codec {
+            serde: serde.clone().unbind(),
+        })
+    }
+
+    /// The serializer this codec was made with.
+    #[getter]
+    fn serde(&self, py: Python<'_>) -> Py<PyAny> {
+        self.serde.clone_ref(py)
+    }
+
+    fn dumps_typed<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        codec::dumps_typed(self.serde.bind(obj.py()), obj)
+    }
+
+    fn loads_typed<'py>(&self, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        codec::loads_typed(self.serde.bind(data.py()), data)
+    }
+
+    fn dumps_metadata<'py>(&self, metadata: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        codec::dumps_metadata(metadata)
+    }
+
+    fn loads_metadata<'py>(&self, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        codec::loads_metadata(data)
+    }
 }
