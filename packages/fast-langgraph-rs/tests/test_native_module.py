@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import shutil
@@ -47,6 +48,32 @@ def test_the_extension_neither_uses_nor_carries_sqlite_symbols() -> None:
     ):
         assert "PyInit__native" in listing
         assert "sqlite3_" not in listing
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_decoding_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    """The decoder pauses the collector while it builds objects, and must restore it,
+    also when the value comes from an ext hook that raises."""
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    serde = JsonPlusSerializer()
+    blob = serde.dumps_typed({"messages": [HumanMessage("hi")], "n": [1, 2]})
+
+    def refuse(code: int, data: bytes) -> object:
+        raise ValueError("refused")
+
+    hooked = JsonPlusSerializer(__unpack_ext_hook__=refuse)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert _native.loads_typed(serde, blob)["n"] == [1, 2]
+        assert gc.isenabled() is enabled
+        with pytest.raises(ValueError):
+            _native.loads_typed(hooked, blob)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 def test_probe_finds_nothing_missing_here() -> None:

@@ -131,6 +131,25 @@ def created_at_from_checkpoint_id(checkpoint_id: str) -> str | None:
     return f"{moment:%Y-%m-%d %H:%M:%S}.{milliseconds % 1000:03d}"
 
 
+# A file opened read-only without `created_at` (one only SqliteSaver has
+# written) is dated in memory instead, as migration 1 would date it: this SQL
+# function, registered on the connection that needs it, gives a checkpoint id's
+# time (NULL for an id that carries none).
+CREATED_AT_FROM_ID_FUNCTION: Final = "fast_langgraph_created_at_from_id"
+
+
+def _created_at_from_id_sql(value: object) -> str | None:
+    return created_at_from_checkpoint_id(value) if isinstance(value, str) else None
+
+
+def register_created_at_from_id(conn: sqlite3.Connection) -> None:
+    """Make `CREATED_AT_FROM_ID_FUNCTION` callable in SQL on `conn` (this
+    connection only; the file is not touched)."""
+    conn.create_function(
+        CREATED_AT_FROM_ID_FUNCTION, 1, _created_at_from_id_sql, deterministic=True
+    )
+
+
 # -- opening -----------------------------------------------------------------
 
 BUSY_TIMEOUT_SECONDS: Final = 5.0
@@ -433,16 +452,16 @@ class Queries:
         )
 
     def select_expired(self, keep_latest: bool) -> str:
-        """Checkpoints created before `?`, sparing each namespace's newest
-        when `keep_latest`."""
-        if not self.has_created_at:
-            raise sqlite3.OperationalError(
-                "this database has no checkpoints.created_at column (a SqliteSaver "
-                "file opened read-only): open it writable once to migrate it"
-            )
+        """Keys of the checkpoints created before `?`, sparing each namespace's
+        newest when `keep_latest`. Without a `created_at` column (a file opened
+        read-only) each checkpoint is dated from its id, which needs
+        `register_created_at_from_id` on the connection."""
+        created_at = (
+            "created_at" if self.has_created_at else f"{CREATED_AT_FROM_ID_FUNCTION}(checkpoint_id)"
+        )
         sql = (
             "SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints AS c "
-            "WHERE created_at < ?"
+            f"WHERE {created_at} < ?"
         )
         if keep_latest:
             sql += (
@@ -450,6 +469,20 @@ class Queries:
                 "WHERE thread_id = c.thread_id AND checkpoint_ns = c.checkpoint_ns)"
             )
         return sql
+
+    def select_expired_namespaces(self, keep_latest: bool) -> str:
+        """(thread_id, checkpoint_ns, number of expired checkpoints) for every
+        namespace holding some, in key order; parameter: created_before."""
+        return (
+            "SELECT thread_id, checkpoint_ns, COUNT(*) FROM "
+            f"({self.select_expired(keep_latest)}) "
+            "GROUP BY thread_id, checkpoint_ns ORDER BY thread_id, checkpoint_ns"
+        )
+
+    def select_expired_in_namespace(self, keep_latest: bool) -> str:
+        """`select_expired` within one namespace; parameters: created_before,
+        thread_id, checkpoint_ns."""
+        return f"{self.select_expired(keep_latest)} AND thread_id = ? AND checkpoint_ns = ?"
 
 
 def select_page(
@@ -478,7 +511,13 @@ def select_page(
     if after:
         wheres.append("(checkpoint_id, thread_id, checkpoint_ns) < (?, ?, ?)")
     where = f"WHERE {' AND '.join(wheres)} " if wheres else ""
+    # The page is chosen by keys alone (the primary-key index covers them), then
+    # its rows are fetched by rowid: sorting whole rows would copy every blob of
+    # the thread into SQLite's sorter on each call.
     return (
-        f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints {where}"
-        "ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC LIMIT ?"
+        f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE rowid IN ("
+        f"SELECT rowid FROM checkpoints {where}{_PAGE_ORDER} LIMIT ?) {_PAGE_ORDER}"
     )
+
+
+_PAGE_ORDER: Final = "ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC"

@@ -8,10 +8,10 @@
 //! `cls(**kwargs)`, then `cls.model_construct(**kwargs)`, then the kwargs
 //! themselves (see `construct` for when validation is skipped).
 
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
 use pyo3::IntoPyObjectExt;
+use pyo3::{ffi, intern};
 
 use super::construct;
 use super::plan::Known;
@@ -37,6 +37,7 @@ pub(super) fn msgpack<'py>(
         keys: KeyCache::new(),
     };
     let mut reader = Reader::new(data);
+    let _paused = CollectorPause::new(serde.py());
     match decoder.value(&mut reader, 0) {
         Ok(value) if reader.is_at_end() => Some(value),
         _ => None,
@@ -265,4 +266,37 @@ fn scalar_to_python<'py>(py: Python<'py>, token: Token<'_>) -> PyResult<Bound<'p
             unreachable!("containers and ext values are handled by the decoder")
         }
     })
+}
+
+/// Pauses Python's cyclic garbage collector for one decode. A checkpoint's
+/// decode allocates thousands of containers that all survive it; with the
+/// collector on, every few hundred allocations start a pass over the young
+/// ones, which on large states costs as much as the decode itself (and more
+/// while `list()` keeps a page of decoded checkpoints alive). Allocations still
+/// count, so the collector runs once, on the first allocation after the pause.
+/// It is left off if something else had turned it off.
+struct CollectorPause {
+    resume: bool,
+}
+
+impl CollectorPause {
+    fn new(_attached: Python<'_>) -> Self {
+        // SAFETY: the interpreter is attached (a `Python` token exists);
+        // PyGC_Disable only flips the collector's flag and returns the old one.
+        let was_enabled = unsafe { ffi::PyGC_Disable() };
+        CollectorPause {
+            resume: was_enabled == 1,
+        }
+    }
+}
+
+impl Drop for CollectorPause {
+    fn drop(&mut self) {
+        if self.resume {
+            // SAFETY: dropped where it was made, with the interpreter attached.
+            unsafe {
+                ffi::PyGC_Enable();
+            }
+        }
+    }
 }
