@@ -11,8 +11,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import tomllib
 import venv
 from pathlib import Path
+
+META_PYPROJECT = Path(__file__).resolve().parent.parent / "packages/fast-langgraph/pyproject.toml"
+VERSION = tomllib.loads(META_PYPROJECT.read_text())["project"]["version"]
 
 GRAPH_FROM_THE_DOCS = """
 import sqlite3, sys
@@ -41,7 +45,8 @@ with RustSQLiteCheckpointer.from_conn_string(sys.argv[1]) as saver:
 print(fast_langgraph.__impl__)
 """
 
-THIRD_PARTY = ["langgraph==1.2.22", "langgraph-checkpoint==4.3.2"]
+# Our wheels install with --no-index: their other dependencies come first.
+THIRD_PARTY = ["langgraph==1.2.22", "langgraph-checkpoint==4.3.2", "rich==15.0.0"]
 
 
 def check(wheels: Path, requirement: str, expected_impl: str) -> None:
@@ -69,8 +74,8 @@ def check(wheels: Path, requirement: str, expected_impl: str) -> None:
 
 def main() -> None:
     wheels = Path(sys.argv[1]).resolve()
-    check(wheels, "fast-langgraph[rust]==0.1.0", "rust")
-    check(wheels, "fast-langgraph==0.1.0", "python")
+    check(wheels, f"fast-langgraph[rust]=={VERSION}", "rust")
+    check(wheels, f"fast-langgraph=={VERSION}", "python")
 
 
 if __name__ == "__main__":

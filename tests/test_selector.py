@@ -160,7 +160,7 @@ def test_the_public_serializer_reports_the_loaded_codec() -> None:
 
 SCENARIOS = """
     import importlib.util, json, sys, types, warnings
-    from fast_langgraph import _selector
+    from fast_langgraph import _selector, __version__
 
     def attempt(requested):
         with warnings.catch_warnings(record=True) as caught:
@@ -173,7 +173,7 @@ SCENARIOS = """
         outcome["warnings"] = [str(w.message) for w in caught]
         return outcome
 
-    def fake(version="0.1.0", probe=None, dumps=None):
+    def fake(version=__version__, probe=None, dumps=None):
         module = types.ModuleType("fast_langgraph_rs")
         module.__version__ = version
         module.probe = probe or (lambda: None)

@@ -9,13 +9,15 @@ engine takes and returns; `PythonCodec` runs a serializer written in Python.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Final
 
 from fast_langgraph_pure import engine as _engine_module
 from fast_langgraph_pure.codec import PythonCodec
 from fast_langgraph_pure.engine import Engine
 
-__version__: Final = "0.1.0"
+# pyproject.toml is the one place the version is written.
+__version__: Final = version("fast-langgraph-pure")
 
 # A compiled module is a native extension file instead of engine.py.
 COMPILED: Final = _engine_module.__file__ is not None and _engine_module.__file__.endswith(

@@ -20,13 +20,8 @@ from typing import Final
 
 from fast_langgraph_rs import _native
 
-__version__: Final = "0.1.0"
-
-if _native.__version__ != __version__:
-    raise ImportError(
-        f"fast_langgraph_rs._native is version {_native.__version__}, but the "
-        f"fast_langgraph_rs package is {__version__}: reinstall fast-langgraph-rs"
-    )
+# Cargo.toml's version, compiled in: the crate and this package are one build.
+__version__: Final = _native.__version__
 
 from fast_langgraph_rs._native import (
     Codec,

@@ -1,1 +1,5 @@
-__version__ = "0.1.0"
+"""The installed version: pyproject.toml is the one place it is written."""
+
+from importlib.metadata import version
+
+__version__: str = version("fast-langgraph")
