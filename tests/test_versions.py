@@ -39,3 +39,16 @@ def test_code_reads_the_version_instead_of_writing_it() -> None:
     sources = [p for p in PACKAGES.rglob("*.py") if "build" not in p.parts]
     assert sources
     assert [str(p) for p in sources if written.search(p.read_text())] == []
+
+
+def test_the_supported_ranges_tested_are_the_ranges_declared() -> None:
+    meta = _toml(PACKAGES / "fast-langgraph" / "pyproject.toml")["project"]
+    tested = {
+        line.split(">=")[0]: line
+        for line in (ROOT / "tests" / "supported-versions.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for requirement in meta["dependencies"]:
+        name = re.split(r"[<>=]", requirement)[0]
+        if name in ("langgraph-checkpoint", "langchain-core", "pydantic"):
+            assert tested[name] == requirement

@@ -8,7 +8,13 @@ is one BEGIN IMMEDIATE transaction, rolled back on any exception. Short reads
 borrow the writer connection when it is idle; otherwise reads use a small pool
 of query-only connections, so in WAL mode they never wait for the writer.
 ":memory:" and a connection handed to `from_connection` are a single
-connection: reads then take the same lock as writes.
+connection: reads then take the same lock as writes. `connection` and `lock`
+are what SqliteSaver calls `conn` and `lock`: the writer (or single)
+connection, for users' own SQL, and the lock the engine holds while using it.
+
+Opening checks the path first (a clear `sqlite3.OperationalError` naming it,
+nothing created), and migrates only a file whose `user_version` is behind, so
+opening a current file never waits on another writer.
 
 Decoding (the codec's loads) happens after the connection is given
 back, so a slow decode never holds the lock or a transaction open.
@@ -53,8 +59,15 @@ MEMORY: Final = ":memory:"
 # Idle read connections kept for reuse; more are opened under load and closed
 # when given back.
 _MAX_IDLE_READERS: Final = 4
-_CLOSED_MESSAGE: Final = "Cannot operate on a closed database."
 _READ_ONLY_MESSAGE: Final = "attempt to write a readonly database"
+# Wraps a write made inside a transaction the caller left open on their connection.
+_SAVEPOINT: Final = "fast_langgraph_write"
+# Expired checkpoints per cleanup transaction (whole namespaces, so a batch may
+# hold more): short enough that writers never wait long, large enough that the
+# commits do not dominate.
+CLEANUP_BATCH_SIZE: Final = 500
+# cleanup's progress callback: (counts so far, checkpoints examined, expired in all).
+CleanupProgress = Callable[[CleanupCounts, int, int], None]
 
 
 @final
@@ -72,33 +85,43 @@ class Engine:
         "_pooled",
         "_queries",
         "_read_only",
+        "_user_reader",
     )
 
     def __init__(
         self,
         path: str,
         *,
-        durability: str = "normal",
+        durability: str | None = None,
         read_only: bool = False,
         _adopt: sqlite3.Connection | None = None,
     ) -> None:
+        """Open `path` (":memory:" for a private in-memory database).
+
+        durability: "normal" (the default for a path: WAL, synchronous=NORMAL)
+        or "full" (synchronous=FULL). For a caller's connection (`_adopt`)
+        None leaves its pragmas as they are.
+        """
         # `_adopt` is `from_connection`'s way in (mypyc classes have no __new__).
-        if durability not in storage.DURABILITY_SYNCHRONOUS:
+        if durability is not None and durability not in storage.DURABILITY_SYNCHRONOUS:
             raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
         self._read_only = read_only
         self._lock = threading.Lock()
         self._pool_lock = threading.Lock()
         self._idle_readers: list[sqlite3.Connection] = []
+        self._user_reader: sqlite3.Connection | None = None
         self._closed = False
         if _adopt is not None:
-            self._path = _main_file(_adopt)
+            self._path = _main_file(_adopt) or MEMORY
             self._conn: sqlite3.Connection | None = _adopt
             self._owns_conn = False
             self._pooled = False
-            storage.enable_wal(_adopt)  # as SqliteSaver.setup does
-            storage.migrate(_adopt)
-            self._queries = storage.Queries(has_task_path=True, has_created_at=True)
+            if durability is not None:
+                sync = storage.DURABILITY_SYNCHRONOUS[durability]
+                _adopt.execute(f"PRAGMA synchronous = {sync}")
+            self._queries = _set_up_callers_connection(_adopt)
         elif read_only:
+            _check_path(path, read_only=True)
             self._path = path
             self._conn = None
             self._owns_conn = False
@@ -115,28 +138,58 @@ class Engine:
                 self._conn = first
                 self._owns_conn = True
         else:
+            _check_path(path, read_only=False)
             self._path = path
             conn = _connect(path)
             try:
-                storage.configure_writer(conn, durability)
-                storage.migrate(conn)
+                storage.configure_writer(conn, durability or "normal")
+                _migrate_if_behind(conn)
+                # Statements fitting the columns really there (a current file
+                # that someone altered by hand stays readable).
+                queries = _queries_for(conn)
             except BaseException:
                 conn.close()
                 raise
             self._conn = conn
             self._owns_conn = True
             self._pooled = not _in_memory(path)
-            self._queries = storage.Queries(has_task_path=True, has_created_at=True)
+            self._queries = queries
 
     @classmethod
-    def from_connection(cls, conn: sqlite3.Connection) -> Engine:
+    def from_connection(cls, conn: sqlite3.Connection, *, durability: str | None = None) -> Engine:
         """Drive a connection the caller opened (and keeps owning: `close`
-        leaves it open). Everything goes through it, behind one lock."""
-        return cls("", _adopt=conn)
+        leaves it open). Everything goes through it, behind one lock.
+
+        Its pragmas stay as the caller set them, except journal_mode=WAL (as
+        SqliteSaver.setup sets it) and, when `durability` is given, synchronous.
+        The schema is created or migrated here unless `user_version` says it is
+        current; a read-only connection is read as it is.
+        """
+        return cls("", durability=durability, _adopt=conn)
 
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the engine uses `connection`; hold it around your own use
+        of `connection` when other threads use the engine."""
+        return self._lock
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection for users' own SQL (SqliteSaver's `conn`): the caller's
+        connection, the one ":memory:" connection, or the file's writer. A
+        read-only engine has no writer: a read-only connection of its own."""
+        if self._conn is not None:
+            return self._conn
+        with self._pool_lock:
+            if self._closed:
+                raise self._closed_error()
+            if self._user_reader is None:
+                self._user_reader = self._open_reader()
+            return self._user_reader
 
     def close(self) -> None:
         """Release the file. Idempotent. Later calls raise sqlite3.ProgrammingError."""
@@ -150,20 +203,27 @@ class Engine:
         with self._pool_lock:
             idle = self._idle_readers
             self._idle_readers = []
+            if self._user_reader is not None:
+                idle.append(self._user_reader)
+                self._user_reader = None
         for reader in idle:
             reader.close()
+
+    def _closed_error(self) -> sqlite3.ProgrammingError:
+        where = repr(self._path)
+        if _in_memory(self._path):
+            where += " (its data went with it)"
+        return sqlite3.ProgrammingError(
+            f"the saver for {where} is closed: close() was called or its `with` block "
+            "ended; use the saver inside the `with` block, or open a new one"
+        )
 
     # -- connections ----------------------------------------------------------
 
     def _open_reader(self) -> sqlite3.Connection:
         if self._read_only:
-            conn = sqlite3.connect(
-                Path(self._path).absolute().as_uri() + "?mode=ro",
-                uri=True,
-                timeout=storage.BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            uri = Path(self._path).absolute().as_uri() + "?mode=ro"
+            conn = _connect(self._path, uri=uri)
         else:
             conn = _connect(self._path)
         try:
@@ -203,7 +263,7 @@ class Engine:
     def _checkout_reader(self) -> sqlite3.Connection:
         with self._pool_lock:
             if self._closed:
-                raise sqlite3.ProgrammingError(_CLOSED_MESSAGE)
+                raise self._closed_error()
             if self._idle_readers:
                 return self._idle_readers.pop()
         return self._open_reader()
@@ -218,10 +278,12 @@ class Engine:
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in one BEGIN IMMEDIATE transaction; on any exception the
         database is left as it was."""
-        if self._read_only:
+        if self._read_only and not self._closed:
             raise sqlite3.OperationalError(_READ_ONLY_MESSAGE)
         with self._lock:
             conn = self._open_connection()
+            if conn.in_transaction:
+                return _write_in_open_transaction(conn, work)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(conn)
@@ -235,7 +297,7 @@ class Engine:
     def _open_connection(self) -> sqlite3.Connection:
         """The writer (or single) connection; call with the lock held."""
         if self._conn is None:
-            raise sqlite3.ProgrammingError(_CLOSED_MESSAGE)
+            raise self._closed_error()
         return self._conn
 
     # -- the checkpoint contract ----------------------------------------------
@@ -519,28 +581,83 @@ class Engine:
         keep_latest: bool,
         dry_run: bool,
         codec: Codec,
+        batch_size: int = CLEANUP_BATCH_SIZE,
+        progress: CleanupProgress | None = None,
     ) -> CleanupCounts:
         """Delete checkpoints with created_at < created_before (text in SQLite's
         'YYYY-MM-DD HH:MM:SS' UTC form) and their writes. keep_latest spares the
         newest checkpoint of every (thread, namespace); delta ancestry of any
-        surviving checkpoint is always spared. dry_run counts without deleting."""
-        select_expired = self._queries.select_expired(keep_latest)
+        surviving checkpoint is always spared. dry_run counts without deleting.
 
-        def plan(conn: sqlite3.Connection) -> tuple[list[Key], int]:
-            candidates: list[Key] = conn.execute(select_expired, (created_before,)).fetchall()
-            doomed = deletable(conn, candidates, codec)
-            writes = 0
-            for key in doomed:
-                writes += int(conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0])
-            return doomed, writes
+        The work goes in batches of whole namespaces, about `batch_size`
+        expired checkpoints each, one short transaction per batch (each
+        re-reads its namespaces, so concurrent writers are seen), so an
+        interruption leaves a consistent file with every batch before it done.
+        After each batch, outside any transaction, `progress(counts so far,
+        checkpoints examined, checkpoints expired in all)` is called; an
+        exception it raises stops the cleanup there.
 
-        def delete(conn: sqlite3.Connection) -> tuple[list[Key], int]:
-            doomed, writes = plan(conn)
-            _delete_checkpoints(conn, doomed)
-            return doomed, writes
+        A file without `created_at` (only a read-only one, so a dry run) is
+        dated in memory from its uuid6 checkpoint ids, as migration 1 would.
+        """
+        queries = self._queries
+        undated = not queries.has_created_at
+        select_namespaces = queries.select_expired_namespaces(keep_latest)
+        select_expired = queries.select_expired_in_namespace(keep_latest)
 
-        doomed, writes = self._read(plan, short=False) if dry_run else self._write(delete)
-        return {"checkpoints": len(doomed), "writes": writes}
+        def namespaces(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+            if undated:
+                storage.register_created_at_from_id(conn)
+            return [
+                (str(thread_id), str(checkpoint_ns), int(count))
+                for thread_id, checkpoint_ns, count in conn.execute(
+                    select_namespaces, (created_before,)
+                )
+            ]
+
+        def clean(
+            batch: list[tuple[str, str, int]],
+        ) -> Callable[[sqlite3.Connection], tuple[int, int]]:
+            def work(conn: sqlite3.Connection) -> tuple[int, int]:
+                if undated:
+                    storage.register_created_at_from_id(conn)
+                checkpoints = 0
+                writes = 0
+                for thread_id, checkpoint_ns, _count in batch:
+                    candidates: list[Key] = conn.execute(
+                        select_expired, (created_before, thread_id, checkpoint_ns)
+                    ).fetchall()
+                    doomed = deletable(conn, candidates, codec)
+                    for key in doomed:
+                        writes += int(
+                            conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0]
+                        )
+                    if not dry_run:
+                        _delete_checkpoints(conn, doomed)
+                    checkpoints += len(doomed)
+                return checkpoints, writes
+
+            return work
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        todo = self._read(namespaces, short=False)
+        expired = sum(count for _t, _ns, count in todo)
+        counts: CleanupCounts = {"checkpoints": 0, "writes": 0}
+        examined = 0
+        for batch in _batches(todo, batch_size):
+            work = clean(batch)
+            checkpoints, writes = self._read(work, short=False) if dry_run else self._write(work)
+            counts["checkpoints"] += checkpoints
+            counts["writes"] += writes
+            examined += sum(count for _t, _ns, count in batch)
+            if progress is not None:
+                so_far: CleanupCounts = {
+                    "checkpoints": counts["checkpoints"],
+                    "writes": counts["writes"],
+                }
+                progress(so_far, examined, expired)
+        return counts
 
     def stats(self, top: int) -> Stats:
         """Counts and sizes from indexes and blob lengths, never decoding blobs.
@@ -629,14 +746,104 @@ def _in_memory(path: str) -> bool:
     return path in ("", MEMORY)
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-    return sqlite3.connect(
-        path,
-        timeout=storage.BUSY_TIMEOUT_SECONDS,
-        isolation_level=None,
-        check_same_thread=False,
-    )
+def _connect(path: str, *, uri: str | None = None) -> sqlite3.Connection:
+    """A connection to `path` (through `uri` when given), its open errors
+    naming the path: SQLite's own ("unable to open database file") does not."""
+    try:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        return sqlite3.connect(
+            path if uri is None else uri,
+            timeout=storage.BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=uri is not None,
+        )
+    except sqlite3.OperationalError as exc:
+        raise sqlite3.OperationalError(f"cannot open {path!r}: {exc}") from exc
+
+
+def _check_path(path: str, *, read_only: bool) -> None:
+    """Refuse, before anything is opened or created, a path SQLite would fail
+    on with a bare "unable to open database file" (or, for a URL, quietly
+    create a file named after it): the error names the path, the cause and
+    what to do."""
+    if _in_memory(path):
+        return
+    scheme = path.split(":", 1)[0].lower() if ":" in path else ""
+    if scheme == "sqlite":
+        plain = path.split(":", 1)[1]
+        plain = plain[3:] if plain.startswith("///") else plain.lstrip("/")
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r}: it is a URL, and a file path is expected; "
+            f"pass the path itself, e.g. {plain.split('?', 1)[0]!r}"
+        )
+    if scheme == "file":
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r}: it is a SQLite URI, and a file path is expected; "
+            "pass the path itself, or open the URI yourself with "
+            "sqlite3.connect(uri, uri=True, check_same_thread=False) and pass the connection"
+        )
+    if os.path.isdir(path):
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r}: it is a directory; pass a file path inside it, "
+            f"e.g. {os.path.join(path, 'checkpoints.db')!r}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r}: {folder!r} is a file, not a folder; pass a path inside a folder"
+        )
+    if not os.path.isdir(folder):
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r}: the folder {folder!r} does not exist; create it first, "
+            "e.g. with os.makedirs(folder, exist_ok=True) or mkdir -p"
+        )
+    if read_only and not os.path.exists(path):
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r}: the file does not exist, and read_only=True opens "
+            "only an existing database; check the path, or open it without read_only"
+        )
+
+
+def _migrate_if_behind(conn: sqlite3.Connection) -> None:
+    """storage.migrate, skipped when the file is already current: reading
+    user_version needs no lock, so opening a current file (and setup()) never
+    waits on another writer. (Versions only go up, so a current file stays so.)"""
+    if storage.user_version(conn) != storage.SCHEMA_VERSION:
+        storage.migrate(conn)
+
+
+def _set_up_callers_connection(conn: sqlite3.Connection) -> storage.Queries:
+    """What SqliteSaver.setup does to its connection (WAL, tables, task_path),
+    plus our migrations, without waiting on other writers when nothing is
+    needed. A read-only connection (mode=ro, query_only, an unwritable file) is
+    read as it is, with statements fitting its columns."""
+    try:
+        storage.enable_wal(conn)
+        _migrate_if_behind(conn)
+    except sqlite3.OperationalError as exc:
+        if "readonly database" not in str(exc):
+            raise
+    return _queries_for(conn)
+
+
+def _write_in_open_transaction(
+    conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]
+) -> T:
+    """Run `work` inside a transaction the caller left open on their connection
+    (sqlite3 opens one implicitly before their INSERT/UPDATE/DELETE): commit
+    it with ours, as SqliteSaver does; on failure undo only our part and leave
+    theirs open."""
+    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+        conn.execute(f"RELEASE {_SAVEPOINT}")
+        raise
+    conn.execute(f"RELEASE {_SAVEPOINT}")
+    conn.execute("COMMIT")
+    return result
 
 
 def _main_file(conn: sqlite3.Connection) -> str:
@@ -673,6 +880,25 @@ def _decode_writes(writes: list[_WriteRow], codec: Codec) -> list[PendingWrite]:
         (task_id, channel, codec.loads_typed((type_, value)))
         for task_id, channel, type_, value, _path, _idx in ordered
     ]
+
+
+def _batches(namespaces: list[tuple[str, str, int]], size: int) -> list[list[tuple[str, str, int]]]:
+    """Consecutive namespaces grouped until each group holds `size` expired
+    checkpoints or more (a namespace is never split: its delta ancestry is
+    decided as a whole)."""
+    batches: list[list[tuple[str, str, int]]] = []
+    current: list[tuple[str, str, int]] = []
+    held = 0
+    for namespace in namespaces:
+        current.append(namespace)
+        held += namespace[2]
+        if held >= size:
+            batches.append(current)
+            current = []
+            held = 0
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _delete_checkpoints(conn: sqlite3.Connection, keys: list[Key]) -> None:

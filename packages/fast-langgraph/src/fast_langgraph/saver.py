@@ -14,6 +14,7 @@ import functools
 import os
 import random
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -38,6 +39,7 @@ from fast_langgraph._filters import compile_filter
 from fast_langgraph._ttl import TTLSweeper, validate_ttl
 from fast_langgraph.serde import JsonPlusSerializer
 from fast_langgraph_pure import Engine
+from fast_langgraph_pure.engine import CLEANUP_BATCH_SIZE, CleanupProgress
 from fast_langgraph_pure.protocol import CleanupCounts, Codec, PageCursor, Row, Stats
 
 Durability = Literal["normal", "full"]
@@ -148,16 +150,26 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
 
     Args:
         conn: a database path (relative, absolute, or ":memory:") or an open
-            `sqlite3.Connection`, as SqliteSaver takes.
+            `sqlite3.Connection`, as SqliteSaver takes. A connection is driven
+            as given (open it with `check_same_thread=False`, as for SqliteSaver)
+            and stays the caller's to close.
         serde: the serializer; defaults to `fast_langgraph.serde.JsonPlusSerializer`
             (LangGraph's JsonPlusSerializer, same bytes, native codec inside).
             Any serializer is honoured; see `implementation`.
-        durability: "normal" (default: WAL with synchronous=NORMAL; survives an
+        durability: "normal" (WAL with synchronous=NORMAL; survives an
             application crash, a power loss may drop the last commits) or "full"
-            (synchronous=FULL, one fsync per commit, as SqliteSaver).
+            (synchronous=FULL, one fsync per commit, as SqliteSaver). None, the
+            default, means "normal" for a path and, for a connection, leaves its
+            `synchronous` as the caller set it (sqlite3's default is FULL).
         ttl: optional time-to-live, e.g. `{"strategy": "delete", "default_ttl":
             60 * 24 * 30, "sweep_interval_minutes": 60}`, swept in the background.
         read_only: open an existing file without ever writing to it.
+
+    SqliteSaver's surface is here too, for code written against it: `conn` (the
+    `sqlite3.Connection` for your own SQL), `lock`, `is_setup`, `setup()`,
+    `cursor()`, `jsonplus_serde`. A path that cannot be a database (a directory,
+    a missing folder, a URL) raises `sqlite3.OperationalError` naming it; a call
+    after `close()` raises `sqlite3.ProgrammingError` saying the saver is closed.
 
     `implementation` is "rust" when the native codec of fast-langgraph-rs encodes
     and decodes this saver's values, "python" when its serializer runs in Python;
@@ -171,20 +183,21 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         conn: str | os.PathLike[str] | sqlite3.Connection,
         *,
         serde: SerializerProtocol | None = None,
-        durability: Durability = "normal",
+        durability: Durability | None = None,
         ttl: TTLConfig | None = None,
         read_only: bool = False,
     ) -> None:
         super().__init__(serde=serde)
-        if durability not in DURABILITY_CHOICES:
+        if durability is not None and durability not in DURABILITY_CHOICES:
             raise ValueError(f"durability must be one of {DURABILITY_CHOICES}, got {durability!r}")
+        # SqliteSaver has it (unused there too); code written for it may read it.
+        self.jsonplus_serde = JsonPlusSerializer()
         # Built (and so validated) before the file is opened: a bad ttl leaves nothing open.
         self._sweeper: TTLSweeper | None = TTLSweeper(self, ttl) if ttl is not None else None
         self._codec_choice: tuple[SerializerProtocol, _selector.CodecChoice] | None = None
-        if isinstance(conn, sqlite3.Connection):
-            self._engine = Engine.from_connection(conn)
-        else:
-            self._engine = Engine(os.fspath(conn), durability=durability, read_only=read_only)
+        self._engine: Engine = self._open_engine(conn, durability, read_only)
+        # The schema is made (or migrated) on opening; see setup().
+        self.is_setup = True
         if self._sweeper is not None:
             self._sweeper.start()
 
@@ -215,6 +228,11 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
 
     # -- lifecycle -------------------------------------------------------------
 
+    def _open_engine(self, conn: Any, durability: Durability | None, read_only: bool) -> Engine:
+        if isinstance(conn, sqlite3.Connection):
+            return Engine.from_connection(conn, durability=durability)
+        return Engine(os.fspath(conn), durability=durability, read_only=read_only)
+
     @classmethod
     @contextmanager
     def from_conn_string(cls, conn_string: str, **kwargs: Any) -> Iterator[RustSQLiteCheckpointer]:
@@ -224,6 +242,43 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
             yield saver
         finally:
             saver.close()
+
+    # -- SqliteSaver's surface: conn, lock, setup(), cursor() ----------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The `sqlite3.Connection` for your own SQL, as SqliteSaver's `conn`:
+        the one you passed in, the one ":memory:" connection, or the file's
+        writer connection (autocommit: each statement commits unless you BEGIN).
+        A saver opened with read_only=True gives a read-only connection. Hold
+        `lock` around its use while other threads use the saver."""
+        return self._engine.connection
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock the saver holds while it uses `conn` (SqliteSaver's `lock`)."""
+        return self._engine.lock
+
+    def setup(self) -> None:
+        """Kept for code written for SqliteSaver; it does nothing more. The
+        tables are created (or migrated) when the saver opens the database, and
+        only when `PRAGMA user_version` says they are behind, so opening a
+        current file never waits on another writer."""
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        """SqliteSaver's `cursor()`: a cursor on `conn` with `lock` held,
+        committed on exit when `transaction` is true."""
+        engine = self._engine
+        conn = engine.connection
+        with engine.lock:
+            cur = conn.cursor()
+            try:
+                yield cur
+            finally:
+                if transaction:
+                    conn.commit()
+                cur.close()
 
     @property
     def path(self) -> str:
@@ -489,17 +544,36 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         keep_latest: bool = True,
         dry_run: bool = False,
         vacuum: bool = False,
+        batch_size: int = CLEANUP_BATCH_SIZE,
+        progress: CleanupProgress | None = None,
     ) -> CleanupCounts:
         """Delete checkpoints (and their writes) created more than `older_than` ago.
 
         With keep_latest, each thread keeps its newest checkpoint per namespace.
         Checkpoints a surviving DeltaChannel checkpoint needs are always kept.
         Returns how many rows were (or, with dry_run, would be) deleted.
+
+        The work goes in short transactions of about `batch_size` checkpoints
+        (whole namespaces), so writers never wait long and an interruption
+        (Ctrl-C, a kill) leaves a consistent file with the batches before it
+        done. `progress(deleted so far, checkpoints examined, checkpoints
+        expired in all)` is called after each batch, outside any transaction;
+        an exception it raises stops the cleanup there, everything it was told
+        of being deleted. A dry run on a file opened read-only that has no
+        `created_at` yet (one only SqliteSaver wrote) dates the checkpoints
+        from their ids, in memory, and changes nothing.
         """
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise ValueError("older_than must be a non-negative datetime.timedelta")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         counts = self._engine.cleanup(
-            _created_before(older_than), keep_latest, dry_run, self._codec
+            _created_before(older_than),
+            keep_latest,
+            dry_run,
+            self._codec,
+            batch_size,
+            progress,
         )
         if vacuum and not dry_run:
             self._engine.vacuum()
