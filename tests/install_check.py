@@ -11,9 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import tomllib
 import venv
 from pathlib import Path
+
+import tomllib
 
 META_PYPROJECT = Path(__file__).resolve().parent.parent / "packages/fast-langgraph/pyproject.toml"
 VERSION = tomllib.loads(META_PYPROJECT.read_text())["project"]["version"]

@@ -5,25 +5,32 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 import os
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.channels.delta import DeltaChannel
+from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
+import fast_langgraph
 from conftest import read_only_file
-from fast_langgraph import RustSQLiteCheckpointer
-from fast_langgraph.cli import Progress, diff_values, main, parse_duration
+from fast_langgraph import RustSQLiteCheckpointer, cli
+from fast_langgraph.cli import Progress, StopOnInterrupt, diff_values, main, parse_duration
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 CONVERSATIONS = {"alice": ["hi", "how are you?"], "bob": ["hello"]}
 
@@ -237,8 +244,6 @@ def test_read_commands_never_write_to_a_wal_database(
 ) -> None:
     db = request.getfixturevalue(made_by)
     commands = _read_commands(db)
-    if made_by == "sqlite_saver_db":  # a dry run needs created_at, which it lacks
-        commands = [argv for argv in commands if "--dry-run" not in argv]
     before = _file_state(db)
     for argv in commands:
         assert run(capsys, *argv)[0] == 0, argv
@@ -323,15 +328,30 @@ def test_cleanup_no_keep_latest_deletes_whole_threads(
     assert result["db_size_after"] <= result["db_size_before"]
 
 
-def test_a_dry_run_on_an_unmigrated_sqlite_saver_file_says_what_to_do(
+def test_a_dry_run_on_a_sqlite_saver_file_dates_checkpoints_by_their_ids_in_memory(
     capsys: pytest.CaptureFixture[str], sqlite_saver_db: str
 ) -> None:
+    # The file has no created_at column, and a dry run may not add one.
     before = _file_state(sqlite_saver_db)
-    code, out, err = run(capsys, "cleanup", sqlite_saver_db, "--older-than", "1d", "--dry-run")
-    assert (code, out) == (1, "")
-    assert "without --dry-run" in err
-    assert err.count("\n") == 1
+    assert run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "1d", "--dry-run") == {
+        "checkpoints": 0,
+        "writes": 0,
+        "dry_run": True,
+        "interrupted": False,
+        "db_size_before": os.path.getsize(sqlite_saver_db),
+        "db_size_after": os.path.getsize(sqlite_saver_db),
+    }
+    would = run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "0s", "--dry-run")
+    would_all = run_json(
+        capsys, "cleanup", sqlite_saver_db, "--older-than", "0s", "--dry-run", "--no-keep-latest"
+    )
     assert _file_state(sqlite_saver_db) == before
+    total = sum(len(saver_ids(sqlite_saver_db, t)) for t in CONVERSATIONS)
+    assert would["checkpoints"] == total - 2
+    assert would_all["checkpoints"] == total
+    # ...and the real cleanup (which migrates the file first) agrees.
+    done = run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "0s")
+    assert (done["checkpoints"], done["writes"]) == (would["checkpoints"], would["writes"])
 
 
 def test_vacuum_reports_the_sizes(capsys: pytest.CaptureFixture[str], our_db: str) -> None:
@@ -363,6 +383,38 @@ def test_backup_copies_the_database(
     assert code == 1
     assert "already exists" in err
     assert run(capsys, "backup", our_db, target, "--force")[0] == 0
+
+
+def test_a_backup_that_cannot_be_written_names_the_target_and_why(
+    capsys: pytest.CaptureFixture[str], our_db: str, tmp_path: Path
+) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    a_folder = tmp_path / "folder"
+    a_folder.mkdir()
+    cases = [
+        ([str(tmp_path / "missing" / "copy.db")], "No such file or directory"),
+        ([str(a_file / "copy.db")], "Not a directory"),
+        ([str(a_folder), "--force"], "Is a directory"),
+    ]
+    assert run(capsys, "stats", our_db)[0] == 0  # any reader of a WAL file adds -wal, -shm
+    before = sorted(os.listdir(tmp_path))
+    for argv, cause in cases:
+        code, out, err = run(capsys, "backup", our_db, *argv)
+        assert (code, out) == (1, ""), argv
+        assert err == f"fast-langgraph: error: cannot write the backup {argv[0]}: {cause}\n"
+        assert our_db not in err  # the source is fine: not blamed
+    assert sorted(os.listdir(tmp_path)) == before  # nothing left behind
+
+
+def test_a_backup_onto_the_database_itself_is_refused(
+    capsys: pytest.CaptureFixture[str], our_db: str
+) -> None:
+    before = _file_state(our_db)
+    code, _, err = run(capsys, "backup", our_db, our_db, "--force")
+    assert code == 1
+    assert "the database itself" in err
+    assert _file_state(our_db) == before
 
 
 # -- durations ---------------------------------------------------------------------
@@ -463,35 +515,71 @@ def test_the_console_script_exits_non_zero_without_a_traceback(
 # -- bench -----------------------------------------------------------------------------
 
 
-def test_bench_outside_a_checkout_says_where_to_run_it(
+def _docs_state() -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in (REPO_ROOT / "docs").rglob("*")}
+
+
+def test_bench_is_self_contained_and_writes_nothing_outside_a_temporary_folder(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))  # no nox, no make, nothing to run
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, "bench")
-    assert (code, out) == (1, "")
-    assert "noxfile.py" in err
-    assert err.count("\n") == 1
+    docs = _docs_state()
+
+    result = run_json(capsys, "bench", "--iterations", "3", "--state-kb", "4")
+
+    assert os.listdir(tmp_path) == ["bin"]
+    assert _docs_state() == docs
+    assert [r["operation"] for r in result["results"]] == ["put", "get_tuple", "list(limit=10)"]
+    for row in result["results"]:
+        assert row["fast_langgraph_ms"] > 0 and row["sqlite_saver_ms"] > 0
+        assert row["speedup"] == pytest.approx(
+            row["sqlite_saver_ms"] / row["fast_langgraph_ms"], rel=0.01
+        )
+    ours = result["fast_langgraph"]
+    assert ours["impl"] == fast_langgraph.__impl__
+    assert ours["engine_compiled"] == fast_langgraph.ENGINE_COMPILED
+    assert (ours["durability"], ours["synchronous"], ours["journal_mode"]) == (
+        "normal",
+        "NORMAL",
+        "wal",
+    )
+    assert result["sqlite_saver"]["synchronous"] == "FULL"
+    assert result["equal_durability"] is False
+    assert result["state_bytes"] >= 4 * 1024
 
 
-def test_bench_runs_the_nox_bench_session(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_bench_states_durability_and_impl_and_points_to_make_bench(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    record = tmp_path / "nox-args.txt"
-    fake_nox = bin_dir / "nox"
-    fake_nox.write_text(f'#!/bin/sh\necho "$@" > {record}\nexit 3\n')
-    fake_nox.chmod(0o755)
-    (tmp_path / "noxfile.py").write_text("")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    code, out, err = run(
+        capsys, "bench", "--iterations", "2", "--state-kb", "2", "--durability", "full"
+    )
+    assert (code, err) == (0, "")
+    assert f"codec {fast_langgraph.__impl__} (fast_langgraph.__impl__)" in out
+    assert "durability='full' (WAL, synchronous=FULL)" in out
+    assert "synchronous=FULL (its default)" in out
+    assert "not equal durability" not in out
+    assert "SPEEDUP" in out
+    assert "`make bench`" in out
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "make bench" in capsys.readouterr().out
 
-    code, out, _ = run(capsys, "bench", "--json")
-    assert code == 3
-    assert json.loads(out)["returncode"] == 3
-    assert record.read_text() == "-s bench\n"
-    assert run(capsys, "bench", "--", "--smoke")[0] == 3
-    assert record.read_text() == "-s bench -- --smoke\n"
+
+def test_bench_without_sqlite_saver_measures_ours_alone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "langgraph.checkpoint.sqlite", None)
+    result = run_json(capsys, "bench", "--iterations", "2", "--state-kb", "2")
+    assert result["sqlite_saver"]["available"] is False
+    assert "cannot import" in result["sqlite_saver"]["reason"]
+    assert all("sqlite_saver_ms" not in row for row in result["results"])
+    code, out, _ = run(capsys, "bench", "--iterations", "2", "--state-kb", "2")
+    assert code == 0
+    assert "SqliteSaver not measured" in out
 
 
 # -- progress ------------------------------------------------------------------------
@@ -502,27 +590,253 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_draws_a_bar_on_a_terminal_only() -> None:
+def test_progress_draws_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
     terminal = FakeTerminal()
-    with Progress("reading", total=4, stream=terminal, redraw_seconds=0.0) as progress:
+    with Progress("reading", total=4, stream=terminal) as progress:
         for _ in range(4):
             progress.advance()
     drawn = terminal.getvalue()
-    assert "reading [" in drawn
+    assert "reading" in drawn
     assert "4/4" in drawn
-    assert drawn.endswith("\r\x1b[K")  # the line is cleared at the end
 
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich would draw into a pipe with it
     pipe = io.StringIO()
     with Progress("reading", total=4, stream=pipe) as progress:
         progress.advance(4)
+    with Progress("vacuuming", stream=pipe):
+        pass
     assert pipe.getvalue() == ""
 
 
-def test_progress_without_a_total_spins_while_a_long_call_runs() -> None:
-    terminal = FakeTerminal()
-    with Progress("vacuuming", stream=terminal):
-        deadline = time.monotonic() + 5
-        while "vacuuming" not in terminal.getvalue():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    assert "s" in terminal.getvalue().split("vacuuming")[1]
+def test_the_progress_library_is_a_declared_dependency() -> None:
+    # nox installs our packages with --no-deps: the suite's requirements must carry it too.
+    pyproject = (REPO_ROOT / "packages/fast-langgraph/pyproject.toml").read_text()
+    dependencies = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
+    assert re.search(r'^\s*"rich[<>=~]', dependencies, re.MULTILINE)
+    pinned = (REPO_ROOT / "tests/requirements.txt").read_text().splitlines()
+    assert any(re.fullmatch(r"rich==[\d.]+", line) for line in pinned)
+
+
+def test_commands_draw_no_progress_into_a_pipe(our_db: str) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "fast_langgraph.cli", "cleanup", our_db, "--older-than", "0s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+
+
+# -- times ---------------------------------------------------------------------------
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    assert moment.utcoffset() == timedelta(0), text
+    return moment
+
+
+@pytest.mark.parametrize("made_by", ["sqlite_saver_db", "our_db"])
+def test_every_time_printed_carries_its_time_zone(
+    capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest, made_by: str
+) -> None:
+    db = request.getfixturevalue(made_by)
+    now = datetime.now(timezone.utc)
+    # --json: ISO 8601 with an offset, also for a SqliteSaver file (dated from the ids).
+    for thread in run_json(capsys, "threads", db):
+        assert now - timedelta(minutes=5) < _aware(thread["latest_created_at"]) <= now
+    for thread in run_json(capsys, "stats", db)["largest_threads"]:
+        _aware(thread["latest_created_at"])
+    history = run_json(capsys, "history", db, "alice")
+    for entry in history:
+        _aware(entry["ts"])
+    _aware(run_json(capsys, "show", db, "alice")["ts"])
+    # Text: every time in UTC, said so.
+    utc_time = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC"
+    _, threads, _ = run(capsys, "threads", db)
+    assert all(re.search(utc_time, line) for line in threads.splitlines()[1:])
+    _, history_text, _ = run(capsys, "history", db, "alice")
+    assert len(re.findall(utc_time, history_text)) == len(history)
+    _, shown, _ = run(capsys, "show", db, "alice")
+    assert re.search(rf"^time        {utc_time}$", shown, re.MULTILINE)
+    _, stats, _ = run(capsys, "stats", db)
+    assert len(re.findall(utc_time, stats)) == len(CONVERSATIONS)
+
+
+# -- namespaces ---------------------------------------------------------------------
+
+
+def test_show_and_diff_say_which_ns_holds_a_checkpoint_id(
+    capsys: pytest.CaptureFixture[str], our_db: str
+) -> None:
+    ns = "research:1f0e2c44-8c5c-6d5e-8000-3a9b2a7c1d11"
+    with RustSQLiteCheckpointer(our_db) as saver:
+        checkpoint = empty_checkpoint()
+        config = saver.put(
+            {"configurable": {"thread_id": "alice", "checkpoint_ns": ns}}, checkpoint, {}, {}
+        )
+    sub_id = config["configurable"]["checkpoint_id"]
+    for argv in (
+        ["show", our_db, "alice", sub_id],
+        ["diff", our_db, "alice", sub_id, saver_ids(our_db, "alice")[0]],
+    ):
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (1, ""), argv
+        assert f"is in namespace {ns!r}, not ''" in err
+        assert err.rstrip().endswith(f"pass --ns {ns}")
+        assert err.count("\n") == 1
+    # ...and with it, it works.
+    assert run_json(capsys, "show", our_db, "alice", sub_id, "--ns", ns)["checkpoint_ns"] == ns
+    code, _, err = run(capsys, "show", our_db, "alice", "--ns", "nowhere")
+    assert code == 1
+    assert "no checkpoint in namespace 'nowhere'" in err
+
+
+# -- cleanup in batches, and Ctrl-C -----------------------------------------------
+
+
+def _counts(path: str) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        found = dict(conn.execute("SELECT thread_id, COUNT(*) FROM checkpoints GROUP BY 1"))
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM writes w WHERE NOT EXISTS (SELECT 1 FROM checkpoints c "
+            "WHERE c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns "
+            "AND c.checkpoint_id = w.checkpoint_id)"
+        ).fetchone()[0]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert orphans == 0
+    return found
+
+
+def _history_writes(path: str, thread_id: str) -> int:
+    """Writes of every checkpoint of the thread but its latest."""
+    with sqlite3.connect(path) as conn:
+        found = conn.execute(
+            "SELECT COUNT(*) FROM writes WHERE thread_id = ? AND checkpoint_id < "
+            "(SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ?)",
+            (thread_id, thread_id),
+        ).fetchone()[0]
+    conn.close()
+    return int(found)
+
+
+def _interrupt_at_first_batch(monkeypatch: pytest.MonkeyPatch, presses: int = 1) -> None:
+    """Ctrl-C (a real SIGINT) as the first batch is reported."""
+    update = cli.Progress.update
+    pressed: list[int] = []
+
+    def update_then_press(self: Progress, completed: int, total: int | None = None) -> None:
+        update(self, completed, total)
+        if not pressed:
+            pressed.append(1)
+            for _ in range(presses):
+                signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(cli.Progress, "update", update_then_press)
+
+
+def test_ctrl_c_during_cleanup_reports_what_was_deleted_and_exits_130(
+    capsys: pytest.CaptureFixture[str], our_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _counts(our_db)
+    assert before == {"alice": 6, "bob": 3}
+    writes = _history_writes(our_db, "alice")
+    _interrupt_at_first_batch(monkeypatch)
+    handler = signal.getsignal(signal.SIGINT)
+
+    code, out, err = run(capsys, "cleanup", our_db, "--older-than", "0s", "--batch-size", "1")
+
+    assert (code, out) == (130, "")
+    # One batch (alice's history, a thread at a time) went, and the report says so.
+    assert _counts(our_db) == {"alice": 1, "bob": 3}
+    assert err.splitlines()[-1] == (
+        f"fast-langgraph: interrupted: deleted 5 checkpoints and {writes} writes before stopping; "
+        "the file is consistent, run the command again to finish"
+    )
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    # Running it again finishes the job.
+    assert run_json(capsys, "cleanup", our_db, "--older-than", "0s")["checkpoints"] == 2
+    assert _counts(our_db) == {"alice": 1, "bob": 1}
+
+
+def test_ctrl_c_during_cleanup_with_json_prints_the_partial_counts(
+    capsys: pytest.CaptureFixture[str], our_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = _history_writes(our_db, "alice")
+    _interrupt_at_first_batch(monkeypatch)
+    code, out, err = run(
+        capsys, "cleanup", our_db, "--older-than", "0s", "--batch-size", "1", "--json", "--vacuum"
+    )
+    assert code == 130
+    data = json.loads(out)
+    assert (data["checkpoints"], data["writes"], data["interrupted"]) == (5, writes, True)
+    assert "interrupted: deleted 5 checkpoints" in err
+    assert _counts(our_db) == {"alice": 1, "bob": 3}
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_batch_in_flight_is_rolled_back() -> None:
+    with StopOnInterrupt(stream=io.StringIO()) as stop:
+        signal.raise_signal(signal.SIGINT)
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_interrupted_batch_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = str(tmp_path / "batches.db")
+    with RustSQLiteCheckpointer(path) as saver:
+        for thread_id in ("a", "b", "c"):
+            config: Any = {"configurable": {"thread_id": thread_id}}
+            for _ in range(4):
+                config = saver.put(config, empty_checkpoint(), {}, {})
+                saver.put_writes(config, [("x", 1)], "task")
+        with sqlite3.connect(path) as conn:  # all old, however fast the puts were
+            conn.execute("UPDATE checkpoints SET created_at = '2000-01-01 00:00:00.000'")
+        conn.close()
+        seen: list[tuple[dict[str, int], int, int]] = []
+
+        def stop_after_two(counts: Any, examined: int, expired: int) -> None:
+            seen.append((dict(counts), examined, expired))
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            saver.cleanup(timedelta(0), batch_size=1, progress=stop_after_two)
+    assert seen == [
+        ({"checkpoints": 3, "writes": 3}, 3, 9),
+        ({"checkpoints": 6, "writes": 6}, 6, 9),
+    ]
+    assert _counts(path) == {"a": 1, "b": 1, "c": 4}
+
+
+class DeltaLog(TypedDict):
+    log: Annotated[list[str], DeltaChannel(operator.add, snapshot_frequency=100)]
+
+
+def test_cleanup_in_batches_keeps_the_delta_ancestry_of_every_thread(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = str(tmp_path / "delta.db")
+
+    def speak(state: DeltaLog) -> dict[str, Any]:
+        return {"log": [f"reply {len(state['log'])}"]}
+
+    builder: Any = StateGraph(DeltaLog)
+    builder.add_node("speak", speak)
+    builder.add_edge(START, "speak")
+    expected = {}
+    with RustSQLiteCheckpointer(path) as saver:
+        graph = builder.compile(checkpointer=saver)
+        for thread_id in ("d1", "d2", "d3"):
+            config: Any = {"configurable": {"thread_id": thread_id}}
+            for n in range(3):
+                graph.invoke({"log": [f"user {n}"]}, config)
+            expected[thread_id] = graph.get_state(config).values
+    assert run(capsys, "cleanup", path, "--older-than", "0s", "--batch-size", "1")[0] == 0
+    with RustSQLiteCheckpointer(path) as saver:
+        graph = builder.compile(checkpointer=saver)
+        for thread_id, values in expected.items():
+            assert graph.get_state({"configurable": {"thread_id": thread_id}}).values == values

@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.report import CapabilityReport
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-from langgraph.checkpoint.memory import InMemorySaver
 
 import fast_langgraph.serde
 from fast_langgraph import RustSQLiteCheckpointer

@@ -1,15 +1,20 @@
 """Every example in README.md and docs/*.md runs, so the user guide cannot rot.
 
 What is collected, one pytest case each (id = `file:line` of the opening fence):
-- ```python blocks: written to `example.py` in a fresh temporary directory and run
-  there as `python example.py` in a new process, so relative paths such as
-  "checkpoints.db" land in that directory. Any exception (or a non-zero exit) fails.
-  A block fenced ```python no-run is skipped: reserved for code that cannot run here.
+- ```python blocks: written to a script named after the block and run as
+  `python <script>` in a new process, so relative paths such as "quickstart.db"
+  land in the folder it runs in. Any exception (or a non-zero exit) fails. A block
+  fenced ```python no-run is skipped: reserved for code that cannot run here.
 - ```console blocks containing lines that start with `$ fast-langgraph`: they show
   the command line tool working on the database an example just made, so the
-  nearest ```python block above them in the same file runs first, in the same
-  directory; then each `$ fast-langgraph ...` line runs in turn and must exit 0.
-  Other lines (output, comments, other commands) are ignored.
+  nearest ```python block above them in the same file must have run first, in the
+  same folder (it is run then if it has not); then each `$ fast-langgraph ...`
+  line runs in turn and must exit 0. Other lines (output, comments) are ignored.
+
+Every example runs in ONE shared folder, in the order of the pages: a reader who
+runs them all in one folder must not see one example trip over another's file
+or thread. So each example uses its own file names and thread ids, which
+`test_examples_use_their_own_files_and_threads` also checks by reading them.
 
 The examples run with this interpreter and the environment of the test run
 (`FAST_LANGGRAPH_IMPL` included), relative PYTHONPATH entries made absolute.
@@ -23,6 +28,8 @@ import shlex
 import subprocess
 import sys
 import textwrap
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -40,6 +47,9 @@ CLI_RUNNER: Final = (
 )
 # An opening fence, possibly indented (inside a list item): its language and options.
 FENCE_OPEN: Final = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^`]*)$")
+# File names and thread ids as examples spell them out.
+DB_FILE_NAME: Final = re.compile(r"""["']([\w.-]+\.(?:db|sqlite))["']""")
+THREAD_ID: Final = re.compile(r"""["']thread_id["']\s*:\s*f?["']([^"'{}]+)["']""")
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,10 @@ class Block:
     @property
     def id(self) -> str:
         return f"{self.path.relative_to(REPO_ROOT)}:{self.line}"
+
+    @property
+    def script_name(self) -> str:
+        return f"{self.path.stem}_{self.line}.py"
 
 
 def _blocks(path: Path) -> list[Block]:
@@ -133,9 +147,26 @@ def _run(command: list[str], cwd: Path, what: str) -> None:
 
 
 def _run_python(block: Block, cwd: Path) -> None:
-    script = cwd / "example.py"
+    script = cwd / block.script_name
     script.write_text(block.code, encoding="utf-8")
     _run([sys.executable, str(script)], cwd, f"example {block.id}")
+
+
+class SharedFolder:
+    """The one folder every example runs in, and which python blocks ran there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ran: set[str] = set()
+
+    def run_python(self, block: Block) -> None:
+        self.ran.add(block.id)  # also when it fails: running it twice would hide why
+        _run_python(block, self.path)
+
+
+@pytest.fixture(scope="module")
+def shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedFolder]:
+    yield SharedFolder(tmp_path_factory.mktemp("docs-examples"))
 
 
 def test_docs_have_examples() -> None:
@@ -143,18 +174,32 @@ def test_docs_have_examples() -> None:
     assert sum(1 for block, _ in CASES if block.language == "python") >= 10
 
 
+def test_examples_use_their_own_files_and_threads() -> None:
+    """No two examples name the same database file or thread id, so they can all
+    run in one folder (a console block works on its python block's file)."""
+    files: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    for block, _setup in CASES:
+        if block.language == "python" and "no-run" not in block.options:
+            files.update(set(DB_FILE_NAME.findall(block.code)))
+            threads.update(set(THREAD_ID.findall(block.code)))
+    assert len(files) >= 10 and len(threads) >= 10  # the patterns still find them
+    assert [name for name, count in files.items() if count > 1] == []
+    assert [name for name, count in threads.items() if count > 1] == []
+
+
 @pytest.mark.parametrize(("block", "setup"), CASES, ids=[block.id for block, _ in CASES])
-def test_example_runs(block: Block, setup: Block | None, tmp_path: Path) -> None:
+def test_example_runs(block: Block, setup: Block | None, shared_folder: SharedFolder) -> None:
     if "no-run" in block.options:
         pytest.skip("fenced as no-run: cannot run in a test")
     if block.language == "python":
-        _run_python(block, tmp_path)
+        shared_folder.run_python(block)
         return
-    if setup is not None:
-        _run_python(setup, tmp_path)
+    if setup is not None and setup.id not in shared_folder.ran:
+        shared_folder.run_python(setup)  # this case was selected on its own (-k)
     for args in _cli_commands(block):
         _run(
             [sys.executable, "-c", CLI_RUNNER, *args],
-            tmp_path,
+            shared_folder.path,
             f"`fast-langgraph {shlex.join(args)}` of {block.id}",
         )

@@ -449,8 +449,17 @@ def test_read_only_legacy_file_is_readable_and_unchanged(tmp_path: Path) -> None
     assert stats["largest_threads"][0]["latest_created_at"] is None
     history = engine.delta_history("thread-0", "", None, ["a"], CODEC)
     assert history["a"]["writes"] == [("task-0", "a", 0), ("task-1", "a", 1)]
+    # No created_at: a dry run dates the checkpoints from their uuid6 ids, in memory.
+    assert engine.cleanup("9999-01-01 00:00:00", False, True, CODEC) == {
+        "checkpoints": 6,
+        "writes": 12,
+    }
+    assert engine.cleanup("1970-01-02 00:00:00", False, True, CODEC) == {
+        "checkpoints": 0,
+        "writes": 0,
+    }
     with pytest.raises(sqlite3.OperationalError):
-        engine.cleanup("9999-01-01 00:00:00", False, True, CODEC)
+        engine.cleanup("9999-01-01 00:00:00", False, False, CODEC)
     with pytest.raises(sqlite3.OperationalError):
         engine.put("t", "", "x", None, new_checkpoint(), {}, CODEC)
     with pytest.raises(sqlite3.OperationalError):

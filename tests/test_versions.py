@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 import fast_langgraph
 import fast_langgraph_pure

@@ -8,11 +8,13 @@
     fast-langgraph cleanup DB --older-than 30d     delete old checkpoints
     fast-langgraph vacuum DB                       give freed space back to the disk
     fast-langgraph backup DB TARGET                online copy of a live database
-    fast-langgraph bench [-- ARGS]                 run the benchmarks (source checkout)
+    fast-langgraph bench                           a quick benchmark against SqliteSaver
 
 Every command takes --json for machine-readable output on stdout. Read commands
 open the database read-only and never write to it. Works on files written by
-langgraph's SqliteSaver too. Errors are one line on stderr and exit code 1.
+langgraph's SqliteSaver too. Times carry their time zone (UTC). Errors are one
+line on stderr and exit code 1; Ctrl-C exits 130. Progress (rich) is drawn on
+stderr, only when it is a terminal.
 """
 
 from __future__ import annotations
@@ -21,32 +23,42 @@ import argparse
 import base64
 import dataclasses
 import enum
-import importlib.util
-import itertools
 import json
 import logging
 import math
 import os
 import re
-import shutil
+import shlex
+import signal
 import sqlite3
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
-from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Final, TextIO
 from uuid import UUID
 
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as RichProgress
 
+from fast_langgraph import _bench
 from fast_langgraph._version import __version__
 from fast_langgraph.saver import RustSQLiteCheckpointer
+from fast_langgraph_pure.engine import CLEANUP_BATCH_SIZE
+from fast_langgraph_pure.protocol import CleanupCounts
+from fast_langgraph_pure.storage import created_at_from_checkpoint_id
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -193,38 +205,51 @@ def _emit(args: argparse.Namespace, data: Any, lines: Sequence[str]) -> None:
             print(line)
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
+
+
 class Progress:
-    """A progress line on stderr, only when stderr is a terminal.
+    """Progress on stderr, drawn by rich, only when stderr is a terminal (never
+    in a pipe or a log, whatever FORCE_COLOR says).
 
-    With a total it draws a bar; without one it shows a count (or, for a single
-    long call, a spinner with the elapsed time, redrawn by a small thread).
+    With a total (or `bar`, for a total `update` gives later) it draws a bar
+    with done/total; otherwise a spinner with the elapsed time (and the count
+    so far, when `advance` is called). The line is cleared at the end.
     """
-
-    BAR_WIDTH: Final = 30
 
     def __init__(
         self,
         label: str,
         total: int | None = None,
         stream: TextIO | None = None,
-        redraw_seconds: float = 0.1,
+        unit: str = "",
+        bar: bool = False,
     ) -> None:
-        self.label = label
-        self.redraw_seconds = redraw_seconds
-        self.total = total
-        self.done = 0
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self._started = time.monotonic()
-        self._last_draw = 0.0
-        self._spinner = itertools.cycle("|/-\\")
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
+        self.enabled = _is_terminal(self.stream)
+        columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
+        if bar or total is not None:
+            columns += [BarColumn(), MofNCompleteColumn()]
+        elif unit:
+            columns.append(TextColumn(f"{{task.completed:.0f}} {unit}"))
+        columns.append(TimeElapsedColumn())
+        self._bar = RichProgress(
+            *columns,
+            console=Console(file=self.stream, force_terminal=self.enabled),
+            transient=True,
+            disable=not self.enabled,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._bar.add_task(label, total=total)
 
     def __enter__(self) -> Progress:
-        if self.enabled and self.total is None:
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
+        self._bar.start()
         return self
 
     def __exit__(
@@ -233,36 +258,112 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
-        if self.enabled:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        self._bar.stop()
 
     def advance(self, count: int = 1) -> None:
-        self.done += count
-        now = time.monotonic()
-        if self.enabled and now - self._last_draw >= self.redraw_seconds:
-            self._last_draw = now
-            self._draw()
+        self._bar.advance(self._task, count)
 
-    def _tick(self) -> None:
-        while not self._stop.wait(self.redraw_seconds):
-            self._draw()
+    def update(self, completed: int, total: int | None = None) -> None:
+        self._bar.update(self._task, completed=completed, total=total)
 
-    def _draw(self) -> None:
-        elapsed = time.monotonic() - self._started
-        if self.total:
-            filled = min(self.BAR_WIDTH, self.BAR_WIDTH * self.done // self.total)
-            bar = "#" * filled + "-" * (self.BAR_WIDTH - filled)
-            text = f"{self.label} [{bar}] {self.done}/{self.total}"
-        elif self.done:
-            text = f"{self.label} {next(self._spinner)} {self.done}"
-        else:
-            text = f"{self.label} {next(self._spinner)} {elapsed:.1f}s"
-        self.stream.write(f"\r\x1b[K{text}")
-        self.stream.flush()
+
+class StopOnInterrupt:
+    """While active (in the main thread), a first Ctrl-C only sets `requested`,
+    for the work to stop at its next safe point; a second one interrupts at once
+    (KeyboardInterrupt). The previous SIGINT handler is restored on exit."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.requested = False
+        self._stream = stream if stream is not None else sys.stderr
+        self._previous: Any = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._stream.write(
+            "fast-langgraph: stopping after the current batch (Ctrl-C again to stop at once)\n"
+        )
+        self._stream.flush()
+
+    def __enter__(self) -> StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._installed:
+            # None: a handler not installed from Python; the default is the safe choice.
+            previous = self._previous if self._previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)
+            self._installed = False
+
+
+# -- times ------------------------------------------------------------------------
+
+# checkpoints.created_at: UTC text with milliseconds, e.g. '2025-05-04 06:32:42.235'.
+_CREATED_AT_FORMATS: Final = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
+
+
+def stored_time(created_at: str | None) -> datetime | None:
+    """A `created_at` value (UTC, stored without zone) as an aware datetime."""
+    if not created_at:
+        return None
+    for layout in _CREATED_AT_FORMATS:
+        try:
+            return datetime.strptime(created_at, layout).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def checkpoint_time(ts: Any) -> datetime | None:
+    """A checkpoint's `ts` (ISO 8601, written by LangGraph in UTC) as an aware
+    datetime; one without an offset is taken as UTC, as LangGraph writes it."""
+    if not isinstance(ts, str) or not ts:
+        return None
+    try:
+        moment = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def human_time(moment: datetime | None) -> str:
+    """'2026-12-02 05:32:44.123 UTC', or '-'."""
+    if moment is None:
+        return "-"
+    utc = moment.astimezone(timezone.utc)
+    return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d} UTC"
+
+
+def iso_time(moment: datetime | None) -> str | None:
+    """ISO 8601 with its offset, e.g. '2026-12-02T05:32:44.123+00:00', or None."""
+    if moment is None:
+        return None
+    whole_milliseconds = moment.microsecond % 1000 == 0
+    return moment.isoformat(timespec="milliseconds" if whole_milliseconds else "microseconds")
+
+
+def _thread_time(thread: Mapping[str, Any]) -> datetime | None:
+    """When a thread last changed: its newest `created_at` or, in a file that has
+    none (written only by SqliteSaver), the time in its newest uuid6 id."""
+    moment = stored_time(thread.get("latest_created_at"))
+    if moment is None and thread.get("latest_checkpoint_id"):
+        moment = stored_time(created_at_from_checkpoint_id(str(thread["latest_checkpoint_id"])))
+    return moment
+
+
+def _thread_view(thread: Mapping[str, Any]) -> dict[str, Any]:
+    """A thread of `stats()` with `latest_created_at` as ISO 8601 with offset."""
+    return {**thread, "latest_created_at": iso_time(_thread_time(thread))}
 
 
 # -- opening the database ---------------------------------------------------------
@@ -315,11 +416,21 @@ def _get_checkpoint(
     found = saver.get_tuple(_thread_config(thread_id, ns, checkpoint_id))
     if found is not None:
         return found
-    if (
-        checkpoint_id is None
-        or next(saver.list(_thread_config(thread_id, None), limit=1), None) is None
-    ):
-        raise CLIError(f"unknown thread {thread_id!r}" + (f" (namespace {ns!r})" if ns else ""))
+    if next(saver.list(_thread_config(thread_id, None), limit=1), None) is None:
+        raise CLIError(f"unknown thread {thread_id!r}")
+    if checkpoint_id is None:
+        raise CLIError(
+            f"thread {thread_id!r} has no checkpoint in namespace {ns!r}; "
+            "`fast-langgraph history DB THREAD` lists its namespaces"
+        )
+    # The id may be in another namespace of the thread (a subgraph's): say which.
+    elsewhere = next(saver.list(_thread_config(thread_id, None, checkpoint_id), limit=1), None)
+    if elsewhere is not None:
+        other = str(elsewhere.config["configurable"].get("checkpoint_ns", ""))
+        raise CLIError(
+            f"checkpoint {checkpoint_id!r} of thread {thread_id!r} is in namespace "
+            f"{other!r}, not {ns!r}: pass --ns {shlex.quote(other)}"
+        )
     raise CLIError(f"unknown checkpoint {checkpoint_id!r} in thread {thread_id!r}")
 
 
@@ -331,7 +442,7 @@ def _checkpoint_header(found: CheckpointTuple) -> dict[str, Any]:
         "checkpoint_ns": configurable.get("checkpoint_ns", ""),
         "checkpoint_id": configurable["checkpoint_id"],
         "parent_checkpoint_id": parent,
-        "ts": found.checkpoint.get("ts"),
+        "ts": iso_time(checkpoint_time(found.checkpoint.get("ts"))),
         "step": found.metadata.get("step"),
         "source": found.metadata.get("source"),
     }
@@ -349,11 +460,12 @@ def cmd_threads(args: argparse.Namespace) -> int:
             t["checkpoints"],
             t["writes"],
             human_bytes(t["bytes"]),
-            t["latest_created_at"] or "-",
+            human_time(_thread_time(t)),
             t["latest_checkpoint_id"] or "-",
         )
         for t in threads
     ]
+    threads = [_thread_view(t) for t in threads]
     lines = _table(
         ("THREAD", "CHECKPOINTS", "WRITES", "SIZE", "LAST CHECKPOINT AT", "LAST CHECKPOINT"), rows
     )
@@ -363,7 +475,10 @@ def cmd_threads(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     entries: list[dict[str, Any]] = []
-    with open_read_only(args.db) as saver, Progress("reading checkpoints") as progress:
+    with (
+        open_read_only(args.db) as saver,
+        Progress("reading checkpoints", unit="checkpoints") as progress,
+    ):
         for found in saver.list(_thread_config(args.thread, args.ns), limit=args.limit):
             entry = _checkpoint_header(found)
             entry["pending_writes"] = len(found.pending_writes or ())
@@ -386,7 +501,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             *([e["checkpoint_ns"] or "-"] if show_ns else []),
             "-" if e["step"] is None else e["step"],
             e["source"] or "-",
-            e["ts"] or "-",
+            human_time(checkpoint_time(e["ts"])),
             e["pending_writes"],
         )
         for e in entries
@@ -410,7 +525,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         + (f"  (namespace {data['checkpoint_ns']})" if data["checkpoint_ns"] else ""),
         f"checkpoint  {data['checkpoint_id']}",
         f"parent      {data['parent_checkpoint_id'] or '-'}",
-        f"time        {data['ts'] or '-'}",
+        f"time        {human_time(checkpoint_time(data['ts']))}",
         f"step        {'-' if data['step'] is None else data['step']}"
         f"  source {data['source'] or '-'}",
         "",
@@ -480,7 +595,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     with open_read_only(args.db) as saver, Progress("measuring"):
         stats = saver.stats(args.top)
         size = saver.db_size()
-    data = {**stats, "db_size": size}
+    data = {
+        **stats,
+        "largest_threads": [_thread_view(t) for t in stats["largest_threads"]],
+        "db_size": size,
+    }
     lines = [
         f"threads      {stats['threads']}",
         f"checkpoints  {stats['checkpoints']}",
@@ -498,7 +617,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                     t["checkpoints"],
                     t["writes"],
                     human_bytes(t["bytes"]),
-                    t["latest_created_at"] or "-",
+                    human_time(_thread_time(t)),
                 )
                 for t in stats["largest_threads"]
             ],
@@ -509,33 +628,58 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     older_than = parse_duration(args.older_than)
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
     size_before = _file_size(_existing_file(args.db))
-    # A dry run reads only, so it never touches the file.
+    # A dry run reads only, so it never touches the file; on a file only
+    # SqliteSaver wrote it dates the checkpoints from their ids, in memory.
     opener = open_read_only if args.dry_run else open_writable
-    with opener(args.db) as saver, Progress("cleaning up"):
+    deleted: CleanupCounts = {"checkpoints": 0, "writes": 0}
+    interrupted = False
+    with (
+        opener(args.db) as saver,
+        Progress("cleaning up", bar=True) as progress,
+        StopOnInterrupt() as stop,
+    ):
+
+        def on_batch(counts: CleanupCounts, examined: int, expired: int) -> None:
+            # Called after each committed batch: what `deleted` says is on disk.
+            deleted.update(counts)
+            progress.update(examined, expired)
+            if stop.requested:
+                raise KeyboardInterrupt
+
         try:
-            counts = saver.cleanup(
+            deleted = saver.cleanup(
                 older_than,
                 keep_latest=args.keep_latest,
                 dry_run=args.dry_run,
                 vacuum=args.vacuum,
+                batch_size=args.batch_size,
+                progress=on_batch,
             )
-        except sqlite3.OperationalError as exc:
-            if not (args.dry_run and "created_at" in str(exc)):
-                raise
-            raise CLIError(
-                f"{args.db} was written by SqliteSaver and has no creation times yet, "
-                "so a read-only dry run cannot date its checkpoints; a cleanup without "
-                "--dry-run adds them first (from each checkpoint id's timestamp)"
-            ) from None
+        except KeyboardInterrupt:
+            interrupted = True
     data = {
-        **counts,
+        **deleted,
         "dry_run": args.dry_run,
+        "interrupted": interrupted,
         "db_size_before": size_before,
         "db_size_after": _file_size(args.db),
     }
+    if interrupted:
+        if args.json:
+            _emit(args, data, [])
+        done = (
+            "nothing was deleted (dry run)"
+            if args.dry_run
+            else f"deleted {deleted['checkpoints']} checkpoints and {deleted['writes']} writes "
+            "before stopping; the file is consistent, run the command again to finish"
+        )
+        print(f"fast-langgraph: interrupted: {done}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     verb = "would delete" if args.dry_run else "deleted"
-    lines = [f"{verb} {counts['checkpoints']} checkpoints and {counts['writes']} writes"]
+    lines = [f"{verb} {deleted['checkpoints']} checkpoints and {deleted['writes']} writes"]
     if args.vacuum and not args.dry_run:
         lines.append(f"size {human_bytes(size_before)} -> {human_bytes(data['db_size_after'])}")
     _emit(args, data, lines)
@@ -556,43 +700,59 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _claim_target(target: str) -> bool:
+    """Check that `target` can be written, before any work; True when this
+    created it (so a failed backup removes it again)."""
+    existed = os.path.lexists(target)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CLIError(f"cannot write the backup {target}: {exc.strerror or exc}") from None
+    os.close(fd)
+    return not existed
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
-    if os.path.exists(args.target) and not args.force:
-        raise CLIError(f"{args.target} already exists (use --force to overwrite it)")
-    with open_read_only(args.db) as saver, Progress("backing up"):
-        saver.stats(0)  # a clear error before creating the target for a foreign file
-        saver.backup(args.target)
-    data = {"target": args.target, "bytes": _file_size(args.target)}
-    _emit(args, data, [f"backed up {args.db} to {args.target} ({human_bytes(data['bytes'])})"])
+    source, target = args.db, args.target
+    _existing_file(source)
+    if os.path.lexists(target):
+        if not args.force:
+            raise CLIError(f"{target} already exists (use --force to overwrite it)")
+        if os.path.exists(target) and os.path.samefile(source, target):
+            raise CLIError(f"{target} is the database itself: back up to another file")
+    with open_read_only(source) as saver, Progress("backing up"):
+        saver.stats(0)  # a clear error about the source before the target is touched
+        created = _claim_target(target)
+        try:
+            saver.backup(target)
+        except BaseException as exc:
+            if created:
+                for leftover in (target, f"{target}-wal", f"{target}-shm", f"{target}-journal"):
+                    if os.path.lexists(leftover):
+                        os.remove(leftover)
+            if isinstance(exc, sqlite3.Error):
+                raise CLIError(f"cannot write the backup {target}: {exc}") from None
+            raise
+    data = {"target": target, "bytes": _file_size(target)}
+    _emit(args, data, [f"backed up {source} to {target} ({human_bytes(data['bytes'])})"])
     return EXIT_OK
 
 
-def _nox_command() -> list[str]:
-    nox = shutil.which("nox")
-    if nox is not None:
-        return [nox]
-    if importlib.util.find_spec("nox") is not None:
-        return [sys.executable, "-m", "nox"]
-    raise CLIError("nox is not installed: pip install nox (or run `make bench`)")
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
-    if not (Path.cwd() / "noxfile.py").is_file():
-        raise CLIError(
-            "bench runs the benchmarks of a fast-langgraph source checkout: run it from "
-            "the repository root (where noxfile.py is)"
+    if args.iterations < 1:
+        raise CLIError(f"--iterations must be at least 1, got {args.iterations}")
+    if not args.state_kb > 0:
+        raise CLIError(f"--state-kb must be positive, got {args.state_kb}")
+    rounds = args.iterations * len(_bench.OPERATIONS)
+    with Progress("benchmarking", total=rounds) as progress:
+        result = _bench.run(
+            iterations=args.iterations,
+            state_kb=args.state_kb,
+            durability=args.durability,
+            tick=progress.advance,
         )
-    command = [*_nox_command(), "-s", "bench"]
-    if args.bench_args:
-        command += ["--", *args.bench_args]
-    if not args.json:
-        return subprocess.call(command)
-    # With --json, stdout is reserved for the JSON result: nox's output goes to stderr.
-    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    sys.stderr.write(finished.stdout)
-    returncode = finished.returncode
-    _emit(args, {"command": command, "returncode": returncode}, [])
-    return returncode
+    _emit(args, result, _bench.report(result))
+    return EXIT_OK
 
 
 # -- argument parsing -----------------------------------------------------------
@@ -675,6 +835,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     sub.add_argument("--vacuum", action="store_true", help="vacuum afterwards")
+    sub.add_argument(
+        "--batch-size",
+        type=int,
+        default=CLEANUP_BATCH_SIZE,
+        metavar="N",
+        help="checkpoints deleted per transaction, whole threads at a time "
+        f"(default {CLEANUP_BATCH_SIZE}); Ctrl-C stops after the current one",
+    )
 
     sub = command("vacuum", cmd_vacuum, "rebuild the file to give freed space back to the disk")
     database(sub)
@@ -684,12 +852,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("target", metavar="TARGET", help="the copy to write")
     sub.add_argument("--force", action="store_true", help="overwrite TARGET if it exists")
 
-    sub = command("bench", cmd_bench, "run the benchmarks (nox -s bench) from a source checkout")
+    sub = command(
+        "bench",
+        cmd_bench,
+        "a quick benchmark: put, get_tuple and list of this saver against langgraph's "
+        "SqliteSaver (when installed), in a temporary folder, in seconds. The full "
+        "benchmark (graphs, sizes, async, charts) is `make bench` in a source checkout",
+    )
     sub.add_argument(
-        "bench_args",
-        nargs="*",
-        metavar="ARGS",
-        help="passed on to the benchmarks, after --: fast-langgraph bench -- --smoke",
+        "--iterations",
+        type=int,
+        default=_bench.DEFAULT_ITERATIONS,
+        metavar="N",
+        help=f"timed calls per operation and saver (default {_bench.DEFAULT_ITERATIONS})",
+    )
+    sub.add_argument(
+        "--state-kb",
+        type=float,
+        default=_bench.DEFAULT_STATE_KB,
+        metavar="KB",
+        help=f"serialized size of the state (default {_bench.DEFAULT_STATE_KB})",
+    )
+    sub.add_argument(
+        "--durability",
+        choices=("normal", "full"),
+        default="normal",
+        help="this saver's durability (default normal, its default; SqliteSaver always "
+        "runs at synchronous=FULL, so `full` compares at equal durability)",
     )
     return parser
 
