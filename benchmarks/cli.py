@@ -9,6 +9,7 @@ import shlex
 import sys
 
 from benchmarks import report, runner
+from benchmarks.contenders import BASELINE_WORKER, BEFORE_WORKER, DEFAULT_WORKERS, WORKER_IMPL
 
 DEFAULT_OUT = os.path.join("docs", "benchmarks.md")
 
@@ -16,13 +17,13 @@ DEFAULT_OUT = os.path.join("docs", "benchmarks.md")
 def _python_for(values: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for value in values:
-        impl, separator, python = value.partition("=")
-        if not separator or impl not in runner.IMPL_ENV or not python:
+        worker, separator, python = value.partition("=")
+        if not separator or worker not in WORKER_IMPL or not python:
             raise argparse.ArgumentTypeError(
-                f"--python-for expects IMPL=PYTHON with IMPL one of "
-                f"{', '.join(runner.IMPL_ENV)}; got {value!r}"
+                f"--python-for expects WORKER=PYTHON with WORKER one of "
+                f"{', '.join(WORKER_IMPL)}; got {value!r}"
             )
-        mapping[impl] = python
+        mapping[worker] = python
     return mapping
 
 
@@ -53,18 +54,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="measure nothing: write the report (and chart) of a saved run",
     )
     parser.add_argument(
-        "--impl",
+        "--worker",
         action="append",
-        choices=list(runner.IMPL_ENV),
+        choices=[name for name in WORKER_IMPL if name != BASELINE_WORKER],
         default=None,
-        help="our implementation(s) to measure (default: rust and pure, whichever load)",
+        help="which of our workers to run besides langgraph's baseline (default: rust and "
+        "python, whichever load, plus before when --python-for names it)",
     )
     parser.add_argument(
         "--python-for",
         action="append",
         default=[],
-        metavar="IMPL=PYTHON",
-        help="run that implementation's worker with this interpreter (e.g. another venv)",
+        metavar="WORKER=PYTHON",
+        help="run that worker with this interpreter (e.g. before=/tmp/before-venv/bin/python, "
+        "built by benchmarks/before.sh)",
     )
     parser.add_argument(
         "--phase",
@@ -80,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     python_for = _python_for(args.python_for)
     out = args.out or (None if args.smoke else os.path.join(runner.REPO_ROOT, DEFAULT_OUT))
-    impls = list(args.impl or runner.DEFAULT_IMPLS)
-    impls += [impl for impl in python_for if impl not in impls]
+    workers = list(args.worker or DEFAULT_WORKERS)
+    if BEFORE_WORKER in python_for and BEFORE_WORKER not in workers:
+        workers.append(BEFORE_WORKER)
+    if BEFORE_WORKER in workers and BEFORE_WORKER not in python_for:
+        raise SystemExit("--worker before needs --python-for before=PYTHON (benchmarks/before.sh)")
     command = "python -m benchmarks " + " ".join(
         shlex.quote(arg) for arg in (sys.argv[1:] if argv is None else argv)
     )
@@ -95,12 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results = runner.run(
             runner.SMOKE if args.smoke else runner.FULL,
-            impls,
+            workers,
             python_for,
             command.strip(),
             tuple(args.phase or runner.PHASES),
         )
     if args.save:
+        os.makedirs(os.path.dirname(os.path.abspath(args.save)), exist_ok=True)
         with open(args.save, "w") as target:
             json.dump(results, target, indent=1)
         runner.log(f"results saved to {args.save}")

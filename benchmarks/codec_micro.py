@@ -1,10 +1,9 @@
-"""Microbenchmark: the Rust engine's native codec against JsonPlusSerializer.
+"""Microbenchmark: the native codec against langgraph's JsonPlusSerializer.
 
 Encodes and decodes a checkpoint whose state is a conversation of LangChain
 messages (Human, AI with tool calls, Tool) of about the requested size, through
-`JsonPlusSerializer.dumps_typed/loads_typed` and through the native codec's test
-hooks (`fast_langgraph_rs._native._codec_dumps/_codec_loads`, which also build
-the per-serializer plan on every call, as a conservative measure).
+langgraph's `JsonPlusSerializer.dumps_typed/loads_typed` and through
+`fast_langgraph.serde.JsonPlusSerializer` (same bytes, native codec inside).
 
     python benchmarks/codec_micro.py [--kb 35] [--repeat 200]
 """
@@ -20,7 +19,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from fast_langgraph_rs import _native
+from fast_langgraph.serde import JsonPlusSerializer as FastJsonPlusSerializer
 
 
 def conversation_turn(index: int) -> list[BaseMessage]:
@@ -100,23 +99,25 @@ def main() -> None:
     args = parser.parse_args()
 
     serde = JsonPlusSerializer()
+    ours = FastJsonPlusSerializer()
+    if ours.implementation != "rust":
+        raise SystemExit("the native codec is not loaded (see fast_langgraph.__impl__)")
     checkpoint = checkpoint_of_size(serde, args.kb)
     tag, blob = serde.dumps_typed(checkpoint)
-    native_tag, native_blob = _native._codec_dumps(serde, checkpoint)
-    assert (native_tag, native_blob) == (tag, blob), "native bytes differ from JsonPlusSerializer's"
-    assert _native._codec_loads(serde, tag, blob) == serde.loads_typed((tag, blob))
+    assert ours.dumps_typed(checkpoint) == (tag, blob), "native bytes differ from langgraph's"
+    assert ours.loads_typed((tag, blob)) == serde.loads_typed((tag, blob))
 
     print(f"state: {len(checkpoint['channel_values']['messages'])} messages, {len(blob)} bytes")
     rows = [
         (
             "dumps",
             lambda: serde.dumps_typed(checkpoint),
-            lambda: _native._codec_dumps(serde, checkpoint),
+            lambda: ours.dumps_typed(checkpoint),
         ),
         (
             "loads",
             lambda: serde.loads_typed((tag, blob)),
-            lambda: _native._codec_loads(serde, tag, blob),
+            lambda: ours.loads_typed((tag, blob)),
         ),
     ]
     for name, reference, native in rows:

@@ -1,13 +1,17 @@
-"""The savers compared, and how a worker opens each of them.
+"""The savers compared, the worker processes they run in, and how a worker opens each.
 
-A contender is a saver configuration. Baselines (langgraph's savers) run in the
-"baseline" worker; each of our implementations runs in its own worker process,
-because `FAST_LANGGRAPH_IMPL` is read once per process.
+A contender is a saver configuration. langgraph's own savers run in the
+"baseline" worker (FAST_LANGGRAPH_IMPL unset, nothing of ours imported). Our
+code runs in workers of its own, because `FAST_LANGGRAPH_IMPL` is read once per
+process: "rust" (the native codec), "python" (the Python codec) and, when given
+an interpreter with `--python-for before=...`, "before": an earlier commit built
+into its own virtualenv by `benchmarks/before.sh`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,9 +27,33 @@ from langgraph.checkpoint.base import (
 )
 
 BASELINE_WORKER: Final = "baseline"
-# The row every ratio is computed against, and its equal-durability twin.
+RUST_WORKER: Final = "rust"
+PYTHON_WORKER: Final = "python"
+BEFORE_WORKER: Final = "before"
+# FAST_LANGGRAPH_IMPL of each worker (None: unset).
+WORKER_IMPL: Final[dict[str, str | None]] = {
+    BASELINE_WORKER: None,
+    RUST_WORKER: "rust",
+    PYTHON_WORKER: "python",
+    BEFORE_WORKER: "rust",  # at 1d75a4f "rust" was the Rust storage engine
+}
+# Started unless asked otherwise; "before" only with an interpreter of its own.
+DEFAULT_WORKERS: Final = (RUST_WORKER, PYTHON_WORKER)
+
+# The rows ratios are computed against: SqliteSaver at its defaults (FULL), and
+# its equal-durability twin for NORMAL rows.
 REFERENCE: Final = "SqliteSaver"
 REFERENCE_NORMAL: Final = "SqliteSaver (NORMAL)"
+OURS: Final = "ours"
+OURS_FULL: Final = "ours (full)"
+OURS_CONNECTION: Final = "ours from sqlite3.Connection"
+OURS_PYTHON: Final = "ours, Python codec"
+
+
+def before_name(commit: str | None, full: bool = False) -> str:
+    """The label of the earlier commit's rows, e.g. "before (1d75a4f, Rust engine)"."""
+    what = f"{commit[:7]}, Rust engine" if commit else "Rust engine"
+    return f"before ({what}{', full' if full else ''})"
 
 
 @dataclass(frozen=True)
@@ -33,33 +61,90 @@ class Contender:
     name: str  # shown in reports
     kind: str  # how the worker opens it, see `open_saver`
     durability: str  # "FULL", "NORMAL" or "memory"
-    worker: str  # BASELINE_WORKER or the name of one of our implementations
+    worker: str  # the worker process it runs in
     is_async: bool = False
+    at_defaults: bool = False  # constructed without durability options: in the defaults table
+    e2e: bool = True  # also run end to end (time budget)
+    scale: bool = True  # also read the 200k-checkpoint database
+    processes: bool = False  # also 4 writer processes on one file (spawning is slow)
+    # The durability is the one measured on its connection when the run starts
+    # (a saver given a connection may keep that connection's settings).
+    durability_measured: bool = False
 
     @property
     def ours(self) -> bool:
-        return self.worker != BASELINE_WORKER
+        """Our storage engine (it reads its own upgraded copy of a database)."""
+        return self.kind.startswith("ours")
 
 
-BASELINES: Final = (
-    Contender(REFERENCE, "sqlite", "FULL", BASELINE_WORKER),
-    Contender(REFERENCE_NORMAL, "sqlite-normal", "NORMAL", BASELINE_WORKER),
-    Contender("AsyncSqliteSaver", "async-sqlite", "FULL", BASELINE_WORKER, is_async=True),
-    Contender("InMemorySaver", "memory", "memory", BASELINE_WORKER),
-)
+def contenders_of(worker: str, commit: str | None = None) -> tuple[Contender, ...]:
+    """The contenders that run in `worker`."""
+    if worker == BASELINE_WORKER:
+        return (
+            Contender(REFERENCE, "sqlite", "FULL", worker, at_defaults=True, processes=True),
+            Contender(REFERENCE_NORMAL, "sqlite-normal", "NORMAL", worker, processes=True),
+            Contender(
+                "AsyncSqliteSaver", "async-sqlite", "FULL", worker, is_async=True, at_defaults=True
+            ),
+            Contender("InMemorySaver", "memory", "memory", worker, at_defaults=True, scale=False),
+        )
+    if worker == RUST_WORKER:
+        return (
+            Contender(OURS, "ours", "NORMAL", worker, at_defaults=True, processes=True),
+            Contender(OURS_FULL, "ours-full", "FULL", worker, processes=True),
+            Contender(
+                OURS_CONNECTION,
+                "ours-connection",
+                "NORMAL",
+                worker,
+                at_defaults=True,
+                durability_measured=True,
+            ),
+            Contender(
+                "SqliteSaver + our serializer",
+                "sqlite-serde",
+                "FULL",
+                worker,
+                at_defaults=True,
+                e2e=False,
+            ),
+            Contender(
+                "SqliteSaver (NORMAL) + our serializer",
+                "sqlite-normal-serde",
+                "NORMAL",
+                worker,
+                scale=False,
+            ),
+            Contender(
+                "InMemorySaver + our serializer",
+                "memory-serde",
+                "memory",
+                worker,
+                at_defaults=True,
+                scale=False,
+            ),
+        )
+    if worker == PYTHON_WORKER:
+        return (Contender(OURS_PYTHON, "ours", "NORMAL", worker, at_defaults=True),)
+    if worker == BEFORE_WORKER:
+        return (
+            Contender(
+                before_name(commit), "ours", "NORMAL", worker, at_defaults=True, processes=True
+            ),
+            Contender(
+                before_name(commit, full=True),
+                "ours-full",
+                "FULL",
+                worker,
+                processes=True,
+            ),
+        )
+    raise ValueError(f"unknown worker {worker!r}")
 
 
-def ours(impl: str) -> tuple[Contender, Contender]:
-    """Our saver at its default durability and at SqliteSaver's."""
-    return (
-        Contender(impl, "ours", "NORMAL", impl),
-        Contender(f"{impl} (full)", "ours-full", "FULL", impl),
-    )
-
-
-def equal_durability_reference(contender: Contender) -> str:
-    """The SqliteSaver row with the same durability as `contender`."""
-    return REFERENCE_NORMAL if contender.durability == "NORMAL" else REFERENCE
+def equal_durability_reference(durability: str) -> str | None:
+    """The SqliteSaver row with the same durability (None for in-memory savers)."""
+    return {"NORMAL": REFERENCE_NORMAL, "FULL": REFERENCE}.get(durability)
 
 
 class NoopSaver(BaseCheckpointSaver[str]):
@@ -136,14 +221,21 @@ class NoopSaver(BaseCheckpointSaver[str]):
         return None
 
 
-def _sqlite_saver(path: str, synchronous: str | None) -> BaseCheckpointSaver[Any]:
+def our_serializer() -> Any:
+    """`fast_langgraph.serde.JsonPlusSerializer()`, the public serializer."""
+    from fast_langgraph.serde import JsonPlusSerializer
+
+    return JsonPlusSerializer()
+
+
+def _sqlite_saver(path: str, synchronous: str | None, serde: Any = None) -> Any:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     # As SqliteSaver.from_conn_string opens it.
     conn = sqlite3.connect(path, check_same_thread=False)
     if synchronous is not None:
         conn.execute(f"PRAGMA synchronous={synchronous}")
-    saver = SqliteSaver(conn)
+    saver = SqliteSaver(conn, serde=serde)
     saver.setup()
     return saver
 
@@ -158,12 +250,26 @@ async def _async_sqlite_saver(path: str) -> BaseCheckpointSaver[Any]:
     return saver
 
 
-def _our_saver(path: str, durability: str) -> BaseCheckpointSaver[Any]:
+# Connections we opened for a saver that does not own them, closed after it.
+_borrowed: dict[int, sqlite3.Connection] = {}
+
+
+def _our_saver(path: str, durability: str, from_connection: bool = False) -> Any:
     from fast_langgraph import RustSQLiteCheckpointer
 
-    if durability == "full":
-        return RustSQLiteCheckpointer(path, durability="full")
-    return RustSQLiteCheckpointer(path)
+    options: dict[str, Any] = {"durability": "full"} if durability == "full" else {}
+    if not from_connection:
+        return RustSQLiteCheckpointer(path, **options)
+    conn = sqlite3.connect(path, check_same_thread=False)
+    saver = RustSQLiteCheckpointer(conn, **options)
+    _borrowed[id(saver)] = conn
+    return saver
+
+
+def _in_memory_saver(serde: Any = None) -> BaseCheckpointSaver[Any]:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    return InMemorySaver(serde=serde)
 
 
 def open_saver(kind: str, path: str, loop: asyncio.AbstractEventLoop) -> BaseCheckpointSaver[Any]:
@@ -174,25 +280,66 @@ def open_saver(kind: str, path: str, loop: asyncio.AbstractEventLoop) -> BaseChe
         "async-sqlite": lambda: loop.run_until_complete(_async_sqlite_saver(path)),
         "memory": _in_memory_saver,
         "noop": NoopSaver,
+        "sqlite-serde": lambda: _sqlite_saver(path, None, our_serializer()),
+        "sqlite-normal-serde": lambda: _sqlite_saver(path, "NORMAL", our_serializer()),
+        "memory-serde": lambda: _in_memory_saver(our_serializer()),
         "ours": lambda: _our_saver(path, "normal"),
         "ours-full": lambda: _our_saver(path, "full"),
+        "ours-connection": lambda: _our_saver(path, "normal", from_connection=True),
     }
     return openers[kind]()
 
 
-def _in_memory_saver() -> BaseCheckpointSaver[Any]:
-    from langgraph.checkpoint.memory import InMemorySaver
+def _connection_of(saver: Any) -> sqlite3.Connection | None:
+    """The connection a saver writes through, where one can be found: the one we
+    gave it, its `conn`, or its engine's writer connection."""
+    candidates = [_borrowed.get(id(saver)), getattr(saver, "conn", None)]
+    with contextlib.suppress(AttributeError):
+        candidates.append(saver._engine._conn)
+    return next((c for c in candidates if isinstance(c, sqlite3.Connection)), None)
 
-    return InMemorySaver()
+
+def describe_open_saver(saver: Any, loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+    """What an open saver really runs with: its connection's journal mode and
+    synchronous setting (when it has a sqlite3 connection to ask), its
+    `implementation` and its serializer's."""
+    found: dict[str, Any] = {
+        "class": f"{type(saver).__module__}.{type(saver).__qualname__}",
+        "implementation": getattr(saver, "implementation", None),
+        "serde": f"{type(saver.serde).__module__}.{type(saver.serde).__qualname__}",
+        "serde_implementation": getattr(saver.serde, "implementation", None),
+    }
+    conn = _connection_of(saver)
+    pragmas: dict[str, Any] = {}
+    if conn is not None:
+        for pragma in ("synchronous", "journal_mode"):
+            pragmas[pragma] = conn.execute(f"PRAGMA {pragma}").fetchone()[0]
+    elif type(getattr(saver, "conn", None)).__module__.startswith("aiosqlite"):
+
+        async def ask(pragma: str) -> Any:
+            async with saver.conn.execute(f"PRAGMA {pragma}") as cursor:
+                return (await cursor.fetchone())[0]
+
+        for pragma in ("synchronous", "journal_mode"):
+            pragmas[pragma] = loop.run_until_complete(ask(pragma))
+    if pragmas:
+        found["synchronous"] = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(
+            pragmas["synchronous"], str(pragmas["synchronous"])
+        )
+        found["journal_mode"] = str(pragmas["journal_mode"]).upper()
+    return found
 
 
 def close_saver(saver: BaseCheckpointSaver[Any], loop: asyncio.AbstractEventLoop) -> None:
-    conn = getattr(saver, "conn", None)
-    if conn is None:
-        close = getattr(saver, "close", None)
-        if close is not None:
-            close()
-    elif isinstance(conn, sqlite3.Connection):
-        conn.close()
-    else:  # aiosqlite
-        loop.run_until_complete(conn.close())
+    borrowed = _borrowed.pop(id(saver), None)
+    close = getattr(saver, "close", None)
+    if callable(close):
+        close()
+    else:
+        conn = getattr(saver, "conn", None)
+        if isinstance(conn, sqlite3.Connection):
+            conn.close()
+        elif conn is not None:  # aiosqlite
+            loop.run_until_complete(conn.close())
+    if borrowed is not None:
+        borrowed.close()

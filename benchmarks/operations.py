@@ -34,6 +34,8 @@ OPERATIONS: Final = (
 FLOOR_OPERATIONS: Final = (
     "dumps_typed",
     "loads_typed",
+    "ours_dumps_typed",
+    "ours_loads_typed",
     "insert_full",
     "insert_normal",
     "select",
@@ -154,10 +156,13 @@ _RAW_SELECT: Final = (
 
 
 class FloorBench:
-    """The cost of the work every saver must do: serialize, and one SQL statement."""
+    """The cost of the work every saver must do: serialize, and one SQL statement.
+    `ours_*` use `fast_langgraph.serde.JsonPlusSerializer` (the native codec in a
+    worker that has it), the others langgraph's serializer and Python's sqlite3."""
 
     def __init__(self, workdir: str) -> None:
         self.serde = JsonPlusSerializer()
+        self._ours: Any = None
         self.connections: dict[str, sqlite3.Connection] = {}
         for synchronous in ("FULL", "NORMAL"):
             conn = sqlite3.connect(os.path.join(workdir, f"floor-{synchronous.lower()}.db"))
@@ -190,7 +195,23 @@ class FloorBench:
 
         return insert
 
+    @property
+    def ours(self) -> Any:
+        if self._ours is None:
+            from benchmarks.contenders import our_serializer
+
+            self._ours = our_serializer()
+        return self._ours
+
     def run(self, operation: str, size: str, reps: int) -> list[int]:
+        if operation == "ours_dumps_typed":
+            checkpoint = state_of(size).checkpoint(lambda current, _: 1, 0)
+            ours = self.ours
+            return time_sync([lambda: ours.dumps_typed(checkpoint)] * reps)
+        if operation == "ours_loads_typed":
+            serialized = self._serialized(size)
+            ours = self.ours
+            return time_sync([lambda: ours.loads_typed(serialized)] * reps)
         if operation == "dumps_typed":
             checkpoint = state_of(size).checkpoint(lambda current, _: 1, 0)
             return time_sync([lambda: self.serde.dumps_typed(checkpoint)] * reps)

@@ -16,21 +16,26 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from benchmarks import scale
-from benchmarks.contenders import BASELINE_WORKER, BASELINES, Contender, ours
+from benchmarks.contenders import (
+    BASELINE_WORKER,
+    BEFORE_WORKER,
+    OURS,
+    REFERENCE,
+    WORKER_IMPL,
+    Contender,
+    contenders_of,
+)
 from benchmarks.graph import WORKLOADS
 from benchmarks.operations import FLOOR_OPERATIONS, OPERATIONS
 from benchmarks.stats import milliseconds, summarize
 
 REPO_ROOT: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE_DIR: Final = os.path.join(REPO_ROOT, "benchmarks", ".cache")
-# FAST_LANGGRAPH_IMPL for each implementation name we may be asked to run.
-IMPL_ENV: Final = {"rust": "rust", "pure-compiled": "pure", "pure": "pure"}
-DEFAULT_IMPLS: Final = ("rust", "pure")
 
 
 @dataclass(frozen=True)
@@ -198,37 +203,57 @@ class Run:
         log(f"ERROR in {where}: {exc}")
         self.results["errors"].append({"where": where, "error": str(exc)})
 
-    def start_workers(self, impls: list[str], python_for: dict[str, str]) -> None:
+    def start_workers(self, names: list[str], python_for: dict[str, str]) -> None:
+        """The baseline worker, then each of `names` that loads what it should."""
         hello: dict[str, Any] = {}
         skipped: dict[str, str] = {}
-        baseline = WorkerProcess(BASELINE_WORKER, sys.executable, None, self.workdir)
-        self.workers[BASELINE_WORKER] = baseline
-        hello[BASELINE_WORKER] = baseline.request("hello")
-        self.contenders.extend(BASELINES)
-        for requested in impls:
-            python = python_for.get(requested, sys.executable)
-            worker = WorkerProcess(requested, python, IMPL_ENV[requested], self.workdir)
+        for name in [BASELINE_WORKER, *names]:
+            python = python_for.get(name, sys.executable)
+            worker = WorkerProcess(name, python, WORKER_IMPL[name], self.workdir)
             info = worker.request("hello")
-            actual = info["impl"]
+            expected = WORKER_IMPL[name]
             reason = None
-            if actual is None:
+            if expected is not None and info["impl"] is None:
                 reason = f"not installed: {info['error']}"
-            elif requested in python_for and actual != requested:
-                reason = f"{python} provides {actual}, not {requested}"
-            elif actual in self.workers:
-                reason = f"same as {actual}, already measured"
+            elif expected is not None and info["impl"] != expected:
+                reason = f"{python} provides {info['impl']}, not {expected}"
             if reason is not None:
-                log(f"skipping {requested}: {reason}")
-                skipped[requested] = reason
+                if name == BASELINE_WORKER:
+                    raise WorkerError(f"baseline worker: {reason}")
+                log(f"skipping worker {name}: {reason}")
+                skipped[name] = reason
                 worker.stop()
                 continue
-            log(f"worker {actual}: {python}")
-            worker.name = actual
-            self.workers[actual] = worker
-            hello[actual] = info
-            self.contenders.extend(ours(actual))
+            log(f"worker {name}: {python}")
+            self.workers[name] = worker
+            hello[name] = info
+            self.contenders.extend(contenders_of(name, info.get("commit")))
         self.results["meta"]["workers"] = hello
         self.results["meta"]["skipped"] = skipped
+        self.results["contenders"] = [asdict(c) for c in self.contenders]
+        details: dict[str, Any] = {}
+        for name, worker in self.workers.items():
+            mine = [c for c in self.contenders if c.worker == name]
+            try:
+                found = worker.request("describe", kinds=[c.kind for c in mine])
+            except WorkerError as exc:
+                self.error(f"describe {name}", exc)
+                continue
+            for contender in mine:
+                details[contender.name] = found[contender.kind]
+        self.results["meta"]["savers"] = details
+        for index, contender in enumerate(self.contenders):
+            measured = details.get(contender.name, {}).get("synchronous")
+            if measured not in ("NORMAL", "FULL") or measured == contender.durability:
+                continue
+            if contender.durability_measured:
+                log(f"{contender.name}: its connection runs synchronous={measured}")
+                self.contenders[index] = replace(contender, durability=measured)
+            else:
+                self.error(
+                    f"describe {contender.name}",
+                    WorkerError(f"meant to run {contender.durability}, runs {measured}"),
+                )
         self.results["contenders"] = [asdict(c) for c in self.contenders]
 
     def stop_workers(self) -> None:
@@ -275,16 +300,28 @@ class Run:
         self.results["operations"] = table
 
     def floor(self) -> None:
+        """Serialization alone and raw SQL on the same bytes, interleaved like the rest."""
         plan = self.plan
         table: dict[str, dict[str, Any]] = defaultdict(dict)
-        baseline = self.workers[BASELINE_WORKER]
+        # (operation, worker): our serializer with the native codec runs in the rust worker.
+        rows = [
+            (op, "rust" if op.startswith("ours_") else BASELINE_WORKER) for op in FLOOR_OPERATIONS
+        ]
+        rows = [(op, worker) for op, worker in rows if worker in self.workers]
         for size in plan.sizes:
             log(f"floor at {size}")
-            for op in FLOOR_OPERATIONS:
-                values: list[int] = []
-                for _ in range(plan.rounds):
-                    values += baseline.request("floor", op=op, size=size, reps=plan.reps[size])
-                table[op][size] = summarize(milliseconds(values))
+            samples: dict[str, list[int]] = defaultdict(list)
+            for _ in range(plan.rounds):
+                for op, worker in rows:
+                    try:
+                        samples[op] += self.workers[worker].request(
+                            "floor", op=op, size=size, reps=plan.reps[size]
+                        )
+                    except WorkerError as exc:
+                        self.error(f"floor {op} {size}", exc)
+            for op, values in samples.items():
+                if values:
+                    table[op][size] = summarize(milliseconds(values))
         self.results["floor"] = table
 
     def end_to_end(self) -> None:
@@ -294,11 +331,7 @@ class Run:
         entries: list[tuple[str, str, str | None, bool]] = [
             ("no-op saver (LangGraph's floor)", BASELINE_WORKER, "noop", False)
         ]
-        entries += [
-            (c.name, c.worker, c.kind, c.is_async)
-            for c in self.contenders
-            if c.kind != "ours-full"  # e2e is compared at defaults (time budget)
-        ]
+        entries += [(c.name, c.worker, c.kind, c.is_async) for c in self.contenders if c.e2e]
         table: dict[str, dict[str, Any]] = {}
         for workload in WORKLOADS:
             per_invoke: dict[str, list[float]] = defaultdict(list)
@@ -358,10 +391,10 @@ class Run:
                 for contender in self.contenders:
                     if contender.is_async or (mode == "processes" and contender.kind == "memory"):
                         continue  # async: no threads to share; memory: nothing to share
-                    if (
-                        mode == "processes"
-                        and not plan.processes_for_all
-                        and contender.kind not in ("sqlite", "ours")
+                    if mode == "processes" and not (
+                        contender.processes
+                        if plan.processes_for_all
+                        else contender.name in (REFERENCE, OURS)
                     ):
                         continue
                     log(f"concurrency {writers} {mode} round {round_index + 1}: {contender.name}")
@@ -393,10 +426,11 @@ class Run:
         self.results["concurrency"] = table
 
     def _scale_databases(self) -> dict[str, dict[str, Any]]:
-        """Paths of the big and the small database, SqliteSaver's original and
-        our upgraded copy of each."""
+        """The big and the small database in SqliteSaver's format, and a fresh copy
+        of each for every worker whose engine upgrades the file it opens."""
         plan = self.plan
         directory = CACHE_DIR if plan.scale_cached else self.workdir
+        upgrading = sorted({c.worker for c in self.contenders if c.ours and c.scale})
         databases: dict[str, dict[str, Any]] = {}
         for label, threads in (("big", plan.scale_threads), ("small", plan.scale_small_threads)):
             count = threads * plan.scale_per_thread
@@ -405,15 +439,17 @@ class Run:
             started = time.perf_counter()
             if scale.ensure(original, threads, plan.scale_per_thread):
                 log(f"scale: built {count} checkpoints in {time.perf_counter() - started:.0f} s")
-            upgraded = original.replace(".db", "-ours.db")
-            scale.copy(original, upgraded)
-            scale.warm(original)
-            scale.warm(upgraded)
+            copies = {}
+            for worker in upgrading:
+                copies[worker] = os.path.join(self.workdir, f"scale-{label}-{worker}.db")
+                scale.copy(original, copies[worker])
+            for path in (original, *copies.values()):
+                scale.warm(path)
             databases[label] = {
                 "threads": threads,
                 "checkpoints": count,
                 "original": original,
-                "upgraded": upgraded,
+                "copies": copies,
             }
         return databases
 
@@ -422,14 +458,21 @@ class Run:
         log("scale: preparing databases")
         databases = self._scale_databases()
         reads: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
-        contenders = [c for c in self.contenders if c.kind != "memory"]
+        contenders = [c for c in self.contenders if c.scale and c.durability != "memory"]
         for op in ("get_tuple_latest", "list_limit_10"):
             for label, database in databases.items():
                 log(f"scale: {op} on the {label} database")
                 samples: dict[str, list[int]] = defaultdict(list)
+                broken: set[str] = set()
                 for _ in range(plan.rounds):
                     for contender in contenders:
-                        path = database["upgraded" if contender.ours else "original"]
+                        if contender.name in broken:
+                            continue
+                        path = (
+                            database["copies"][contender.worker]
+                            if contender.ours
+                            else database["original"]
+                        )
                         try:
                             samples[contender.name] += self.workers[contender.worker].request(
                                 "scale",
@@ -441,35 +484,43 @@ class Run:
                                 reps=plan.scale_reps,
                             )
                         except WorkerError as exc:
+                            broken.add(contender.name)
                             self.error(f"scale {op} {label} {contender.name}", exc)
                 for name, values in samples.items():
-                    reads[op][label][name] = summarize(milliseconds(values))
+                    if name not in broken:
+                        reads[op][label][name] = summarize(milliseconds(values))
         sizes = {
             label: {
                 "threads": database["threads"],
                 "checkpoints": database["checkpoints"],
-                "bytes_per_checkpoint_sqlitesaver": scale.file_bytes(database["original"])
-                / database["checkpoints"],
-                "bytes_per_checkpoint_ours": scale.file_bytes(database["upgraded"])
-                / database["checkpoints"],
+                "bytes_per_checkpoint": {
+                    "original": scale.file_bytes(database["original"]) / database["checkpoints"],
+                    **{
+                        worker: scale.file_bytes(path) / database["checkpoints"]
+                        for worker, path in database["copies"].items()
+                    },
+                },
             }
             for label, database in databases.items()
         }
         self.results["scale"] = {"databases": sizes, "reads": reads}
 
     def memory(self) -> None:
+        """RSS growth of our saver at defaults, in each worker of the current tree."""
         small, large = self.plan.memory_checkpoints
         table: dict[str, Any] = {}
-        for name, worker in self.workers.items():
-            if name == BASELINE_WORKER:
+        for contender in self.contenders:
+            if contender.kind != "ours" or contender.worker == BEFORE_WORKER:
                 continue
-            log(f"memory: {large} puts with {name}")
+            log(f"memory: {large} puts with {contender.name}")
             try:
-                readings = worker.request("memory", kind="ours", checkpoints=[small, large])
+                readings = self.workers[contender.worker].request(
+                    "memory", kind=contender.kind, checkpoints=[small, large]
+                )
             except WorkerError as exc:
-                self.error(f"memory {name}", exc)
+                self.error(f"memory {contender.name}", exc)
                 continue
-            table[name] = {
+            table[contender.name] = {
                 "checkpoints": [small, large],
                 "rss_bytes": [readings[str(small)], readings[str(large)]],
                 "growth_mb": (readings[str(large)] - readings[str(small)]) / 2**20,
@@ -482,7 +533,7 @@ PHASES: Final = ("operations", "floor", "e2e", "concurrency", "scale", "memory")
 
 def run(
     plan: Plan,
-    impls: list[str],
+    workers: list[str],
     python_for: dict[str, str],
     command: str,
     phases: tuple[str, ...] = PHASES,
@@ -502,7 +553,7 @@ def run(
     }
     started = time.perf_counter()
     try:
-        bench.start_workers(impls, python_for)
+        bench.start_workers(workers, python_for)
         steps = {
             "operations": bench.operations,
             "floor": bench.floor,

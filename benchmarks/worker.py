@@ -23,8 +23,11 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from benchmarks import concurrency, graph, memory, scale
 from benchmarks.calls import SaverCalls
-from benchmarks.contenders import close_saver, open_saver
+from benchmarks.contenders import close_saver, describe_open_saver, open_saver
 from benchmarks.operations import FloorBench, OperationBench
+
+# Written into a virtualenv by benchmarks/before.sh: the commit it was built from.
+COMMIT_FILE = "FAST_LANGGRAPH_COMMIT"
 
 
 def _version(distribution: str) -> str | None:
@@ -50,6 +53,7 @@ class Worker:
 
     def hello(self) -> dict[str, Any]:
         impl: str | None = None
+        compiled: bool | None = None
         error: str | None = None
         if os.environ.get("FAST_LANGGRAPH_IMPL"):
             try:
@@ -58,8 +62,21 @@ class Worker:
                 impl = fast_langgraph.__impl__
             except ImportError as exc:
                 error = str(exc)
+            try:
+                import fast_langgraph_pure
+
+                compiled = getattr(fast_langgraph_pure, "COMPILED", None)
+            except ImportError:
+                pass
+        commit: str | None = None
+        commit_file = os.path.join(sys.prefix, COMMIT_FILE)
+        if os.path.exists(commit_file):
+            with open(commit_file) as source:
+                commit = source.read().strip() or None
         return {
             "impl": impl,
+            "compiled": compiled,
+            "commit": commit,
             "error": error,
             "python": platform.python_version(),
             "executable": sys.executable,
@@ -77,6 +94,19 @@ class Worker:
                 )
             },
         }
+
+    def describe(self, kinds: list[str]) -> dict[str, Any]:
+        """How each kind of saver really opens here (pragmas, implementation)."""
+        found: dict[str, Any] = {}
+        for kind in kinds:
+            path = self._path(f"describe-{kind}")
+            saver = open_saver(kind, path, self.loop)
+            try:
+                found[kind] = describe_open_saver(saver, self.loop)
+            finally:
+                close_saver(saver, self.loop)
+                _remove_database(path)
+        return found
 
     def operation(
         self, kind: str, is_async: bool, op: str, size: str, reps: int, list_thread_length: int
@@ -160,6 +190,7 @@ class Worker:
         action = request.pop("do")
         handlers: dict[str, Callable[..., Any]] = {
             "hello": self.hello,
+            "describe": self.describe,
             "operation": self.operation,
             "floor": self.floor_operation,
             "e2e": self.e2e,
