@@ -294,6 +294,19 @@ class Engine:
                 raise
             return result
 
+    def _write_statement(self, sql: str, params: tuple[Any, ...]) -> None:
+        """One statement, atomic by itself: in autocommit mode SQLite takes the
+        write lock for it and commits it, without BEGIN and COMMIT round trips.
+        A connection in a transaction, or one that opens transactions implicitly
+        (a caller's, in sqlite3's legacy mode), goes through `_write`."""
+        if not self._read_only:
+            with self._lock:
+                conn = self._open_connection()
+                if conn.isolation_level is None and not conn.in_transaction:
+                    conn.execute(sql, params)
+                    return
+        self._write(lambda conn: conn.execute(sql, params))
+
     def _open_connection(self) -> sqlite3.Connection:
         """The writer (or single) connection; call with the lock held."""
         if self._conn is None:
@@ -408,7 +421,7 @@ class Engine:
             blob,
             codec.dumps_metadata(metadata),
         )
-        self._write(lambda conn: conn.execute(storage.INSERT_CHECKPOINT, params))
+        self._write_statement(storage.INSERT_CHECKPOINT, params)
 
     def put_writes(
         self,
