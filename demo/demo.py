@@ -225,7 +225,7 @@ def median_invoke_ms(saver: BaseCheckpointSaver[Any]) -> float:
 def show_timing() -> None:
     print(
         f"  {TIMED_INVOKES} invokes of the graph above per saver, fresh file each, "
-        f"median wall time per invoke; fast-langgraph engine: {fast_langgraph.__impl__}"
+        f"median wall time per invoke; fast-langgraph codec: {fast_langgraph.__impl__}"
     )
     runs: list[tuple[str, str, Callable[[Path], Any]]] = [
         ("langgraph SqliteSaver (default)", "FULL", lambda p: langgraph_sqlite_saver(p, None)),
@@ -274,7 +274,11 @@ def main() -> None:
     started = time.perf_counter()
     fresh_demo_dir()
     db = DEMO_DIR / "checkpoints.db"
-    print(f"fast-langgraph {fast_langgraph.__version__}, engine: {fast_langgraph.__impl__}")
+    engine = "compiled" if fast_langgraph.ENGINE_COMPILED else "interpreted"
+    print(
+        f"fast-langgraph {fast_langgraph.__version__}, codec: {fast_langgraph.__impl__}, "
+        f"engine: {engine}"
+    )
     print(f"database: {db}")
 
     section("1. Persistence across processes")

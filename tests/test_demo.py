@@ -43,9 +43,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     return result.stdout, demo_dir
 
 
-def test_reports_the_engine(demo_run: tuple[str, Path]) -> None:
+def test_reports_the_codec_and_engine(demo_run: tuple[str, Path]) -> None:
     output, _ = demo_run
-    assert f"engine: {fast_langgraph.__impl__}" in output.splitlines()[0]
+    engine = "compiled" if fast_langgraph.ENGINE_COMPILED else "interpreted"
+    first = output.splitlines()[0]
+    assert f"codec: {fast_langgraph.__impl__}, engine: {engine}" in first
 
 
 def test_sections_in_order(demo_run: tuple[str, Path]) -> None:
