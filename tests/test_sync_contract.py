@@ -467,6 +467,21 @@ def test_put_writes_ordinary_writes_keep_the_first_writer(saver: RustSQLiteCheck
     ]
 
 
+@pytest.mark.parametrize("size", [1, 32, 33, 100])
+def test_put_writes_batches_of_every_size_keep_order_and_the_first_writer(
+    saver: RustSQLiteCheckpointer, size: int
+) -> None:
+    """Small batches go in as one multi-row statement, large ones row by row:
+    both store every write at its position and keep the first writer's value."""
+    cfg = put(saver, "t")
+    saver.put_writes(cfg, [("c", f"first {i}") for i in range(size)], "task")
+    saver.put_writes(cfg, [("c", f"second {i}") for i in range(size + 1)], "task")
+    found = saver.get_tuple(cfg)
+    assert found is not None
+    expected = [("task", "c", f"first {i}") for i in range(size)]
+    assert found.pending_writes == [*expected, ("task", "c", f"second {size}")]
+
+
 def test_put_writes_special_only_batch_replaces(saver: RustSQLiteCheckpointer) -> None:
     cfg = put(saver, "t")
     saver.put_writes(cfg, [(INTERRUPT, "first question")], "task")

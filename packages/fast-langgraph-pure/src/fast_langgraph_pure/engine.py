@@ -434,8 +434,8 @@ class Engine:
         replace: bool,
         codec: Codec,
     ) -> None:
-        """Store (idx, channel, value) rows in one transaction; INSERT OR REPLACE
-        when `replace`, else INSERT OR IGNORE (first writer wins)."""
+        """Store (idx, channel, value) rows atomically; INSERT OR REPLACE when
+        `replace`, else INSERT OR IGNORE (first writer wins)."""
         rows: list[tuple[str, str, str, str, str, int, str, Any, Any]] = []
         for idx, channel, value in writes:
             type_, blob = codec.dumps_typed(value)
@@ -452,6 +452,14 @@ class Engine:
                     blob,
                 )
             )
+        if not rows:
+            return
+        if len(rows) <= storage.MAX_WRITES_PER_STATEMENT:
+            params: list[Any] = []
+            for row in rows:
+                params.extend(row)
+            self._write_statement(storage.INSERT_WRITES[replace][len(rows)], tuple(params))
+            return
         sql = storage.INSERT_WRITE_REPLACE if replace else storage.INSERT_WRITE_IGNORE
         self._write(lambda conn: conn.executemany(sql, rows))
 

@@ -283,11 +283,27 @@ INSERT_CHECKPOINT: Final = (
 )
 
 _WRITE_COLUMNS: Final = (
-    "(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, "
-    "type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, value)"
 )
-INSERT_WRITE_REPLACE: Final = f"INSERT OR REPLACE INTO writes {_WRITE_COLUMNS}"
-INSERT_WRITE_IGNORE: Final = f"INSERT OR IGNORE INTO writes {_WRITE_COLUMNS}"
+_WRITE_ROW: Final = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_WRITE_REPLACE: Final = f"INSERT OR REPLACE INTO writes {_WRITE_COLUMNS} VALUES {_WRITE_ROW}"
+INSERT_WRITE_IGNORE: Final = f"INSERT OR IGNORE INTO writes {_WRITE_COLUMNS} VALUES {_WRITE_ROW}"
+
+# A put_writes batch up to this many rows is one multi-row INSERT: one statement,
+# so in autocommit mode one transaction without BEGIN and COMMIT round trips (each
+# row's conflict is still resolved on its own). Larger batches use executemany.
+MAX_WRITES_PER_STATEMENT: Final = 32
+
+
+def _insert_writes(verb: str, rows: int) -> str:
+    return f"{verb} INTO writes {_WRITE_COLUMNS} VALUES {', '.join([_WRITE_ROW] * rows)}"
+
+
+# INSERT_WRITES[replace][rows]: the statement for `rows` writes (index 0 unused).
+INSERT_WRITES: Final = {
+    replace: [_insert_writes(verb, rows) for rows in range(MAX_WRITES_PER_STATEMENT + 1)]
+    for replace, verb in ((True, "INSERT OR REPLACE"), (False, "INSERT OR IGNORE"))
+}
 
 DELETE_THREAD_CHECKPOINTS: Final = "DELETE FROM checkpoints WHERE thread_id = ?"
 DELETE_THREAD_WRITES: Final = "DELETE FROM writes WHERE thread_id = ?"
