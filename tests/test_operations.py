@@ -282,7 +282,8 @@ def test_a_delta_channel_thread_stays_reconstructable_after_cleanup(
         assert graph.get_state(config).values == expected
         left = len(checkpoint_ids(saver, "delta"))
         assert counts["checkpoints"] == total - left
-        assert 1 < left <= total
+        # More than the latest survives: the ancestry its log is rebuilt from.
+        assert left > 1
         assert (left == total) is keeps_every_checkpoint
     with RustSQLiteCheckpointer(db) as reopened:
         graph = _delta_graph(reopened, snapshot_frequency)
