@@ -25,10 +25,10 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from fast_langgraph.saver import Durability, RustSQLiteCheckpointer
 from fast_langgraph_pure import Engine
+from fast_langgraph_pure.engine import MEMORY
 from fast_langgraph_pure.storage import SCHEMA_VERSION
 
 _T = TypeVar("_T")
-_MEMORY = ":memory:"
 
 
 class _Opening:
@@ -139,9 +139,9 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
         await _ensure_connected(conn)
         async with conn.execute("PRAGMA database_list") as cursor:
             rows = await cursor.fetchall()
-        path = next((str(row[2]) for row in rows if row[1] == "main" and row[2]), _MEMORY)
+        path = next((str(row[2]) for row in rows if row[1] == "main" and row[2]), MEMORY)
         # A file that needs migrating, behind a read-only connection: read it as it is.
-        read_only = path != _MEMORY and not await _can_migrate(conn)
+        read_only = path != MEMORY and not await _can_migrate(conn)
         engine = await asyncio.get_running_loop().run_in_executor(
             None,
             functools.partial(Engine, path, durability=self._durability, read_only=read_only),
@@ -268,7 +268,7 @@ async def _aiosqlite_connection_beside(engine: Engine) -> Any:
         import aiosqlite
     except ImportError:
         return None
-    if engine.path in ("", _MEMORY):
+    if engine.path in ("", MEMORY):
         shared = engine.connection
         conn = aiosqlite.Connection(lambda: shared, iter_chunk_size=64)
     else:
