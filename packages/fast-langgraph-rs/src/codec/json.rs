@@ -1,7 +1,8 @@
 //! JSON text as Python's `json` module writes and reads it, for checkpoint metadata.
 //!
 //! The writer reproduces `json.dumps(value, ensure_ascii=False)` byte for byte:
-//! `", "` and `": "` separators, Python's shortest float repr, `NaN`/`Infinity`,
+//! `", "` and `": "` separators, `NaN`/`Infinity` (finite floats are Python's repr,
+//! written by the caller),
 //! and only `"`, `\` and control characters escaped. The parser accepts a subset
 //! of what `json.loads` accepts and returns exactly what it would return; for
 //! anything outside that subset (lone surrogate escapes, invalid text, absurd
@@ -28,58 +29,21 @@ pub fn write_int(out: &mut Vec<u8>, value: i64) {
     out.extend_from_slice(value.to_string().as_bytes());
 }
 
-/// A float as `float.__repr__` prints it, with json's names for non-finite values.
-pub fn write_float(out: &mut Vec<u8>, value: f64) {
+/// json's name for a float that has no JSON literal (`NaN`, `Infinity`,
+/// `-Infinity`); None for a finite one. A finite float's text must be Python's
+/// own `float.__repr__`, which json.dumps writes: its shortest round-trip digits
+/// break ties differently from Rust's (562949953421312.2 there, .3 here), so
+/// the caller takes it from Python.
+pub fn non_finite_name(value: f64) -> Option<&'static str> {
     if value.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if value.is_infinite() {
-        out.extend_from_slice(if value > 0.0 {
-            b"Infinity"
-        } else {
-            b"-Infinity"
-        });
+        Some("NaN")
+    } else if value == f64::INFINITY {
+        Some("Infinity")
+    } else if value == f64::NEG_INFINITY {
+        Some("-Infinity")
     } else {
-        out.extend_from_slice(python_float_repr(value).as_bytes());
+        None
     }
-}
-
-/// Python's `repr(float)` for a finite value: the shortest digits that round-trip,
-/// positional when the decimal exponent is in [-4, 16), scientific otherwise.
-pub fn python_float_repr(value: f64) -> String {
-    // Rust's `{:e}` gives the same shortest round-trip digits as Python's repr.
-    let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        .expect("{:e} always has an exponent");
-    let exponent: i32 = exponent.parse().expect("{:e} exponent is an integer");
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    // Position of the decimal point relative to the first digit.
-    let point = exponent + 1;
-    let ndigits = digits.len() as i32;
-    let body = if -4 < point && point <= 16 {
-        if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
-        } else if point >= ndigits {
-            format!("{}{}.0", digits, "0".repeat((point - ndigits) as usize))
-        } else {
-            let (whole, fraction) = digits.split_at(point as usize);
-            format!("{whole}.{fraction}")
-        }
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        let exp_sign = if exponent < 0 { '-' } else { '+' };
-        format!("{first}{fraction}e{exp_sign}{:02}", exponent.unsigned_abs())
-    };
-    format!("{sign}{body}")
 }
 
 /// A string literal as json.dumps writes it with ensure_ascii=False.
@@ -412,35 +376,13 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    fn floats(value: f64) -> String {
-        let mut out = Vec::new();
-        write_float(&mut out, value);
-        String::from_utf8(out).unwrap()
-    }
-
-    // Expected strings are CPython 3.11's repr() / json.dumps output.
     #[test]
-    fn floats_print_like_python() {
-        let cases: [(f64, &str); 16] = [
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (1.0, "1.0"),
-            (1.5, "1.5"),
-            (0.1, "0.1"),
-            (1e-4, "0.0001"),
-            (1e-5, "1e-05"),
-            (1.25e-7, "1.25e-07"),
-            (1e15, "1000000000000000.0"),
-            (1e16, "1e+16"),
-            (1.2345e16, "1.2345e+16"),
-            (123456789.125, "123456789.125"),
-            (f64::MAX, "1.7976931348623157e+308"),
-            (5e-324, "5e-324"),
-            (f64::NAN, "NaN"),
-            (f64::NEG_INFINITY, "-Infinity"),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(floats(value), expected);
+    fn only_non_finite_floats_have_names_here() {
+        assert_eq!(non_finite_name(f64::NAN), Some("NaN"));
+        assert_eq!(non_finite_name(f64::INFINITY), Some("Infinity"));
+        assert_eq!(non_finite_name(f64::NEG_INFINITY), Some("-Infinity"));
+        for finite in [0.0, -0.0, 1.5, f64::MAX, 5e-324, 562_949_953_421_312.2] {
+            assert_eq!(non_finite_name(finite), None);
         }
     }
 

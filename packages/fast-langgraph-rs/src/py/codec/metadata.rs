@@ -75,7 +75,18 @@ fn write_json(out: &mut Vec<u8>, value: &Bound<'_, PyAny>, depth: usize) -> Resu
             ),
         }
     } else if let Ok(float) = value.cast_exact::<PyFloat>() {
-        json_text::write_float(out, float.value());
+        match json_text::non_finite_name(float.value()) {
+            Some(name) => out.extend_from_slice(name.as_bytes()),
+            // float.__repr__, as json.dumps writes it (see `non_finite_name`).
+            None => out.extend_from_slice(
+                float
+                    .repr()
+                    .map_err(|_| ())?
+                    .to_str()
+                    .map_err(|_| ())?
+                    .as_bytes(),
+            ),
+        }
     } else if value.is_none() {
         json_text::write_null(out);
     } else {
