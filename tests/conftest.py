@@ -29,6 +29,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, Pend
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Send, interrupt
+from pg_server import PostgresServer
 
 import fast_langgraph
 from fast_langgraph import RustSQLiteCheckpointer
@@ -77,6 +78,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     )
     if reason is not None:
         pytest.exit(f"wrong implementation loaded: {reason}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole run (tests/pg_server.py): started on
+    first use, stopped at the end. Each test makes its own database in it."""
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -58,3 +58,5 @@ def test_the_supported_ranges_tested_are_the_ranges_declared() -> None:
         name = re.split(r"[<>=]", requirement)[0]
         if name in ("langgraph-checkpoint", "langchain-core", "pydantic"):
             assert tested[name] == requirement
+    for requirement in meta["optional-dependencies"]["postgres"]:
+        assert tested[re.split(r"[<>=]", requirement)[0]] == requirement
