@@ -29,7 +29,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, Pend
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Send, interrupt
-from pg_server import PostgresServer
 
 import fast_langgraph
 from fast_langgraph import RustSQLiteCheckpointer
@@ -81,9 +80,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
+def postgres() -> Iterator[Any]:
     """A real PostgreSQL server for the whole run (tests/pg_server.py): started on
     first use, stopped at the end. Each test makes its own database in it."""
+    # Imported here: tests/upstream/run_sqlite_tests.py loads this file by path.
+    from pg_server import PostgresServer
+
     with PostgresServer() as server:
         yield server
 

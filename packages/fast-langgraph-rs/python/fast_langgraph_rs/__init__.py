@@ -9,6 +9,13 @@ to one serializer; it is what the storage engine calls. Whatever the native
 paths do not cover goes to langgraph's own functions, so results and errors
 are always langgraph's.
 
+`loads_typed(serde, data, trusted_hook=True)` (and `Codec(serde,
+trusted_hook=True)`) is for a serializer whose `_unpack_ext_hook` is not
+langgraph's own but treats the LangChain messages of `SAFE_MSGPACK_TYPES`
+exactly as langgraph's does: those messages are then still rebuilt natively,
+and every other extension value goes to that hook. Without it, a hook other
+than langgraph's default sees every extension value.
+
 `probe()` loads everything the codec otherwise loads on first use and raises
 RuntimeError naming any name it relies on (in langgraph, pydantic or
 langchain-core) that is missing or changed.

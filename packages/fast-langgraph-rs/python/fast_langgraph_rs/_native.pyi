@@ -23,8 +23,16 @@ def probe() -> None:
 def dumps_typed(serde: JsonPlusSerializer, obj: Any) -> tuple[str, bytes]:
     """`JsonPlusSerializer.dumps_typed(serde, obj)`: the same bytes."""
 
-def loads_typed(serde: JsonPlusSerializer, data: tuple[str, bytes]) -> Any:
-    """`JsonPlusSerializer.loads_typed(serde, data)`: the same objects."""
+def loads_typed(
+    serde: JsonPlusSerializer, data: tuple[str, bytes], *, trusted_hook: bool = False
+) -> Any:
+    """`JsonPlusSerializer.loads_typed(serde, data)`: the same objects.
+
+    LangChain messages of `SAFE_MSGPACK_TYPES` are rebuilt natively when
+    `serde._unpack_ext_hook` is langgraph's default hook, or when
+    `trusted_hook` is true: the caller vouches that the hook treats those
+    messages exactly as langgraph's default hook does. Every other extension
+    value goes to `serde._unpack_ext_hook`."""
 
 def dumps_metadata(metadata: Any) -> bytes:
     """`json.dumps(metadata, ensure_ascii=False).encode("utf-8", "ignore")`."""
@@ -34,12 +42,17 @@ def loads_metadata(data: bytes) -> Any:
 
 @final
 class Codec:
-    """The codec bound to one serializer: what the storage engine calls."""
+    """The codec bound to one serializer: what the storage engine calls.
+    `trusted_hook` as for `loads_typed`."""
 
-    def __new__(cls, serde: JsonPlusSerializer) -> Codec: ...
+    def __new__(cls, serde: JsonPlusSerializer, *, trusted_hook: bool = False) -> Codec: ...
     @property
     def serde(self) -> JsonPlusSerializer:
         """The serializer this codec was made with."""
+
+    @property
+    def trusted_hook(self) -> bool:
+        """Whether the serializer's ext hook is vouched for (see `loads_typed`)."""
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]: ...
     def loads_typed(self, data: tuple[str, bytes]) -> Any: ...

@@ -34,13 +34,18 @@ fn dumps_typed<'py>(
 }
 
 /// `JsonPlusSerializer.loads_typed(serde, data)`, natively: the same objects.
+/// `trusted_hook`: the caller vouches that `serde._unpack_ext_hook` treats the
+/// messages of `SAFE_MSGPACK_TYPES` as langgraph's default hook does, so they
+/// are rebuilt natively whatever the hook is (see `codec::loads_typed`).
 #[pyfunction]
+#[pyo3(signature = (serde, data, *, trusted_hook = false))]
 fn loads_typed<'py>(
     serde: &Bound<'py, PyAny>,
     data: &Bound<'py, PyAny>,
+    trusted_hook: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     codec::check_serde(serde)?;
-    codec::loads_typed(serde, data)
+    codec::loads_typed(serde, data, trusted_hook)
 }
 
 /// `json.dumps(metadata, ensure_ascii=False).encode("utf-8", "ignore")`.
@@ -59,15 +64,18 @@ fn loads_metadata<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> 
 #[pyclass(frozen, module = "fast_langgraph_rs._native")]
 struct Codec {
     serde: Py<PyAny>,
+    trusted_hook: bool,
 }
 
 #[pymethods]
 impl Codec {
     #[new]
-    fn new(serde: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (serde, *, trusted_hook = false))]
+    fn new(serde: &Bound<'_, PyAny>, trusted_hook: bool) -> PyResult<Self> {
         codec::check_serde(serde)?;
         Ok(Codec {
             serde: serde.clone().unbind(),
+            trusted_hook,
         })
     }
 
@@ -77,12 +85,18 @@ impl Codec {
         self.serde.clone_ref(py)
     }
 
+    /// Whether the serializer's ext hook is vouched for (see `loads_typed`).
+    #[getter]
+    fn trusted_hook(&self) -> bool {
+        self.trusted_hook
+    }
+
     fn dumps_typed<'py>(&self, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         codec::dumps_typed(self.serde.bind(obj.py()), obj)
     }
 
     fn loads_typed<'py>(&self, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        codec::loads_typed(self.serde.bind(data.py()), data)
+        codec::loads_typed(self.serde.bind(data.py()), data, self.trusted_hook)
     }
 
     fn dumps_metadata<'py>(&self, metadata: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

@@ -17,6 +17,11 @@ langgraph's `JsonPlusSerializer` (its exact class; allowlists, strict mode and
 pickle_fallback honoured as that class honours them), our
 `fast_langgraph.serde.JsonPlusSerializer`, and the inner serializer of an
 `EncryptedSerializer` built on either. Any other serializer runs as it is.
+
+Either way the codec gets the serializer secured (`_safe_msgpack.secure`): a
+permissive JsonPlusSerializer decodes with the guarded hook, which builds from
+stored bytes only the kinds of class JsonPlusSerializer writes. The saver keeps
+the caller's serializer object as `saver.serde`; only the codec's copy differs.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer as LanggraphJsonPlus
 
+from fast_langgraph import _safe_msgpack
 from fast_langgraph._version import __version__
 from fast_langgraph_pure import PythonCodec
 from fast_langgraph_pure.protocol import Codec
@@ -177,20 +183,37 @@ def _native_serves(serde: Any) -> bool:
     return type(serde) is LanggraphJsonPlus or type(serde) is JsonPlusSerializer
 
 
+def _secured(serde: SerializerProtocol) -> SerializerProtocol:
+    """`serde` with permissive JsonPlusSerializers (also inside an
+    EncryptedSerializer) replaced by guarded copies; `serde` itself otherwise."""
+    if type(serde) is EncryptedSerializer:
+        inner = _safe_msgpack.secure(serde.serde)
+        if inner is not serde.serde:
+            return EncryptedSerializer(serde.cipher, inner)
+        return serde
+    return _safe_msgpack.secure(serde)
+
+
+def _native_codec(native: ModuleType, serde: SerializerProtocol) -> Codec:
+    secured = _safe_msgpack.secure(serde)
+    codec: Codec = native.Codec(secured, trusted_hook=_safe_msgpack.is_guarded(secured))
+    return codec
+
+
 def codec_for(serde: SerializerProtocol) -> CodecChoice:
     """The codec a saver with this serializer uses."""
     selection = current()
     native = selection.native
     if native is None:
         return CodecChoice(
-            PythonCodec(serde),
+            PythonCodec(_secured(serde)),
             PYTHON,
             f"{type(serde).__qualname__} in Python: {selection.reason}",
         )
     if _native_serves(serde):
-        return CodecChoice(native.Codec(serde), RUST, "native codec (fast-langgraph-rs)")
+        return CodecChoice(_native_codec(native, serde), RUST, "native codec (fast-langgraph-rs)")
     if type(serde) is EncryptedSerializer and _native_serves(serde.serde):
-        encrypted = EncryptedSerializer(serde.cipher, native.Codec(serde.serde))
+        encrypted = EncryptedSerializer(serde.cipher, _native_codec(native, serde.serde))
         return CodecChoice(
             PythonCodec(encrypted),
             RUST,

@@ -6,8 +6,10 @@
 //! same object whenever validation would either fail or change nothing. The
 //! checks below accept only kwargs for which a successful validation is the
 //! identity: known field names only, exact built-in types where pydantic would
-//! coerce, and for AIMessage, tool-call dicts already in the exact shape its
-//! validator writes. The per-class half of the proof is in `plan`.
+//! coerce, for AIMessage, tool-call dicts already in the exact shape its
+//! validator writes, and for ToolMessage and RemoveMessage a stored content
+//! that their validator or `__init__` keeps. The per-class half of the proof is
+//! in `plan`.
 
 use std::mem;
 
@@ -97,6 +99,7 @@ pub(super) fn validates_to_itself(
     let mut has_tool_call_id = false;
     let mut has_calls = false;
     let mut additional_kwargs = None;
+    let mut content = None;
     for (kind, at) in class.field_kinds.iter().zip(stored_at) {
         let Some(at) = at else {
             continue;
@@ -104,6 +107,7 @@ pub(super) fn validates_to_itself(
         let value = &stored[*at].1;
         let acceptable = match kind {
             FieldKind::Content => {
+                content = Some(value);
                 is_exact_str(value)
                     || value.cast_exact::<PyList>().is_ok_and(|items| {
                         items.iter().all(|item| {
@@ -145,8 +149,25 @@ pub(super) fn validates_to_itself(
             return Ok(false);
         }
     }
-    if profile == ConstructProfile::Tool && !has_tool_call_id {
+    // Every `__init__` passes content=None when none is stored: validation
+    // then fails (the same object either way), except that coerce_args turns
+    // it into "None".
+    if profile == ConstructProfile::Tool && (!has_tool_call_id || content.is_none()) {
         return Ok(false);
+    }
+    if profile == ConstructProfile::Remove {
+        // Its __init__ passes content="" in place of a falsy or missing one:
+        // only a str (kept, or "") or a non-empty list (which makes it raise)
+        // come out as stored.
+        let kept = content.is_some_and(|content| {
+            is_exact_str(content)
+                || content
+                    .cast_exact::<PyList>()
+                    .is_ok_and(|items| !items.is_empty())
+        });
+        if !kept {
+            return Ok(false);
+        }
     }
     if ai && !has_calls {
         // Without tool calls, the validator would parse raw ones from additional_kwargs.

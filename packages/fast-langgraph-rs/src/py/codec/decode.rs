@@ -174,7 +174,13 @@ impl<'py, 'd> MsgpackDecoder<'py, '_, 'd> {
             }
             stored.push((key, item));
         }
-        if !matches!(reader.next_token(), Ok(Token::Str(_))) || !reader.is_at_end() {
+        // The method name is never read, but the hook decodes it: invalid
+        // UTF-8 there makes its whole payload undecodable (the hook then gives None).
+        let method_is_text = match reader.next_token() {
+            Ok(Token::Str(method)) => std::str::from_utf8(method).is_ok(),
+            _ => false,
+        };
+        if !method_is_text || !reader.is_at_end() {
             return Ok(None);
         }
         // An unknown key, or one stored twice (never written by jsonplus), skips

@@ -80,11 +80,18 @@ fn typed<'py>(tag: &Bound<'py, PyString>, data: &Bound<'py, PyAny>) -> PyResult<
 }
 
 /// `JsonPlusSerializer.loads_typed(serde, data)`, for a checked `serde`.
+///
+/// Messages of `SAFE_MSGPACK_TYPES` are rebuilt natively only when the
+/// serializer's ext hook is known to rebuild them as langgraph's default hook
+/// does: it is that hook, or `trusted_hook` says so (a hook of fast-langgraph's
+/// own that handles messages as langgraph does and guards everything else).
+/// Every other extension value goes to the serializer's hook.
 pub fn loads_typed<'py>(
     serde: &Bound<'py, PyAny>,
     data: &Bound<'py, PyAny>,
+    trusted_hook: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    match loads_natively(serde, data) {
+    match loads_natively(serde, data, trusted_hook) {
         Some(value) => Ok(value),
         None => fallback::loads_typed(serde, data),
     }
@@ -95,6 +102,7 @@ pub fn loads_typed<'py>(
 fn loads_natively<'py>(
     serde: &Bound<'py, PyAny>,
     data: &Bound<'py, PyAny>,
+    trusted_hook: bool,
 ) -> Option<Bound<'py, PyAny>> {
     let py = serde.py();
     let pair = data.cast_exact::<PyTuple>().ok()?;
@@ -115,7 +123,7 @@ fn loads_natively<'py>(
         "bytearray" => PyByteArray::from(&blob).ok().map(Bound::into_any),
         "msgpack" => {
             let known = Known::get(py)?;
-            let rebuild_messages = has_default_hook(known, serde)?;
+            let rebuild_messages = trusted_hook || has_default_hook(known, serde)?;
             if let Ok(bytes) = blob.cast_exact::<PyBytes>() {
                 return decode::msgpack(known, serde, bytes.as_bytes(), rebuild_messages);
             }

@@ -33,14 +33,17 @@ const MESSAGE_CLASSES: [(&str, &str); 15] = [
 ];
 
 /// The `__init__` methods known to only handle `content_blocks` (never a stored key).
-const PLAIN_INITS: [&str; 6] = [
+const PLAIN_INITS: [&str; 5] = [
     "BaseMessage.__init__",
     "HumanMessage.__init__",
     "SystemMessage.__init__",
     "AIMessage.__init__",
     "ToolMessage.__init__",
-    "RemoveMessage.__init__",
 ];
+
+/// RemoveMessage's `__init__`, which takes `id` by name and replaces a falsy
+/// `content` (or none) with `""` (a truthy one raises).
+const REMOVE_INIT: &str = "RemoveMessage.__init__";
 
 /// A LangChain message class and what was verified about it.
 pub(super) struct MessageClass {
@@ -132,6 +135,8 @@ pub(super) enum ConstructProfile {
     Tool,
     /// AIMessage's `_backwards_compat_tool_calls`.
     Ai,
+    /// No validators, RemoveMessage's `__init__`.
+    Remove,
 }
 
 /// Key orders of the TypedDicts inside AIMessage, in declaration order (the
@@ -495,9 +500,9 @@ impl Verdicts<'_, '_> {
     /// Which known validation the class runs, if building it with
     /// `model_construct` can be proven equal to `cls(**kwargs)` for suitable
     /// kwargs: pydantic's own `model_construct` and `model_post_init`, no
-    /// field validators, an `__init__` that only handles `content_blocks`, and
-    /// model validators that are exactly one of the profiles
-    /// `construct::validates_to_itself` knows.
+    /// field validators, an `__init__` that only handles `content_blocks` (or
+    /// is RemoveMessage's), and model validators that are exactly one of the
+    /// profiles `construct::validates_to_itself` knows.
     fn construct_profile(&mut self) -> Option<Option<ConstructProfile>> {
         let decorators = self.decorators?;
         if !self.inherits("model_construct")? || !self.inherits("model_post_init")? {
@@ -507,15 +512,19 @@ impl Verdicts<'_, '_> {
             .audit
             .attr(self.class, self.what, "__init__", Expect::Callable)?;
         let init: String = init.getattr("__qualname__").ok()?.extract().ok()?;
-        if !PLAIN_INITS.contains(&init.as_str()) || !decorators.field_validators.is_empty() {
+        let remove = init == REMOVE_INIT;
+        if !(remove || PLAIN_INITS.contains(&init.as_str()))
+            || !decorators.field_validators.is_empty()
+        {
             return Some(None);
         }
         let validators: Vec<String> = decorators.model_validators.keys().extract().ok()?;
         let names: Vec<&str> = validators.iter().map(String::as_str).collect();
-        Some(match names.as_slice() {
-            [] => Some(ConstructProfile::Plain),
-            ["coerce_args"] => Some(ConstructProfile::Tool),
-            ["_backwards_compat_tool_calls"] => Some(ConstructProfile::Ai),
+        Some(match (remove, names.as_slice()) {
+            (false, []) => Some(ConstructProfile::Plain),
+            (true, []) => Some(ConstructProfile::Remove),
+            (false, ["coerce_args"]) => Some(ConstructProfile::Tool),
+            (false, ["_backwards_compat_tool_calls"]) => Some(ConstructProfile::Ai),
             _ => None,
         })
     }
