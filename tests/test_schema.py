@@ -430,6 +430,66 @@ def test_delta_history_matches_sqlitesaver(tmp_path: Path) -> None:
     assert ours_unknown == {"msgs": {"writes": []}}
 
 
+# (checkpoint_id, parent_checkpoint_id, channel_values) per checkpoint of thread "t";
+# ids sort as their order in the list, so `None` as target means the last one.
+ODD_CHAINS: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {
+    "loop through the target": [("a", "b", {}), ("b", "a", {"other": 1})],
+    "loop above the target": [
+        ("a", "b", {}),
+        ("b", "a", {}),
+        ("c", "b", {"other": 2}),
+        ("d", "c", {}),
+    ],
+    "parent missing": [("b", "gone", {}), ("c", "b", {})],
+    "root target": [("a", None, {"msgs": ["seed"]})],
+    "seeds at different depths": [
+        ("a", None, {"msgs": ["old"], "other": 0}),
+        ("b", "a", {"other": 1}),
+        ("c", "b", {}),
+        ("d", "c", {"msgs": ["newer"]}),
+        ("e", "d", {}),
+        ("f", "e", {}),
+    ],
+    "the seed is the parent": [("a", None, {}), ("b", "a", {"msgs": []}), ("c", "b", {})],
+}
+
+
+@pytest.mark.parametrize("shape", list(ODD_CHAINS))
+def test_delta_history_of_odd_chains_matches_sqlitesaver(tmp_path: Path, shape: str) -> None:
+    """Loops made by re-put ids, missing parents, roots: the same walk as SqliteSaver.
+    Another namespace and another thread hold the same ids with other parents and
+    seeds everywhere, and a walk must never step into them."""
+    path = tmp_path / "odd.db"
+    engine = open_engine(path)
+    chain = ODD_CHAINS[shape]
+    for cid, parent, values in chain:
+        for thread_id, ns, stored in (
+            ("t", "", values),
+            ("t", "inner", {"msgs": ["wrong namespace"]}),
+            ("u", "", {"msgs": ["wrong thread"]}),
+        ):
+            checkpoint = new_checkpoint(**stored)
+            checkpoint["id"] = cid
+            other_parent = parent if thread_id == "t" and ns == "" else None
+            engine.put(thread_id, ns, cid, other_parent, checkpoint, {}, CODEC)
+            written = [(0, "msgs", f"{cid}:{ns}{thread_id}")]
+            engine.put_writes(thread_id, ns, cid, "task", "", written, False, CODEC)
+    channels = ["msgs", "other", "missing"]
+    ours = {
+        target: engine.delta_history("t", "", target, channels, CODEC)
+        for target in [None, *(cid for cid, _, _ in chain)]
+    }
+    engine.close()
+    conn = sqlite3.connect(path, check_same_thread=False)
+    saver = SqliteSaver(conn)
+    try:
+        for target, found in ours.items():
+            theirs = saver.get_delta_channel_history(config=config("t", target), channels=channels)
+            assert found == theirs, target
+    finally:
+        conn.close()
+
+
 # -- read-only ------------------------------------------------------------------------------
 
 

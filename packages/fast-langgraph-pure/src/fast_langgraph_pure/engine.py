@@ -13,8 +13,10 @@ are what SqliteSaver calls `conn` and `lock`: the writer (or single)
 connection, for users' own SQL, and the lock the engine holds while using it.
 
 Opening checks the path first (a clear `sqlite3.OperationalError` naming it,
-nothing created), and migrates only a file whose `user_version` is behind, so
-opening a current file never waits on another writer.
+nothing created), then refuses, unchanged, a file whose `checkpoints` or
+`writes` table is another application's (`storage.check_tables`), and migrates
+only a file whose `user_version` is behind, so opening a current file never
+waits on another writer.
 
 Decoding (the codec's loads) happens after the connection is given
 back, so a slow decode never holds the lock or a transaction open.
@@ -33,7 +35,7 @@ from typing import Any, Final, TypeVar, final
 
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
 
-from fast_langgraph_pure import storage
+from fast_langgraph_pure import _fork, _interrupt, storage
 from fast_langgraph_pure.protocol import (
     CleanupCounts,
     Codec,
@@ -62,6 +64,10 @@ _MAX_IDLE_READERS: Final = 4
 _READ_ONLY_MESSAGE: Final = "attempt to write a readonly database"
 # Wraps a write made inside a transaction the caller left open on their connection.
 _SAVEPOINT: Final = "fast_langgraph_write"
+_FORKED_MID_WRITE: Final = (
+    "this process was forked during this write: its transaction belongs to the parent "
+    "process, which commits it; open a new saver in this process"
+)
 # Expired checkpoints per cleanup transaction (whole namespaces, so a batch may
 # hold more): short enough that writers never wait long, large enough that the
 # commits do not dominate.
@@ -77,6 +83,9 @@ class Engine:
     __slots__ = (
         "_closed",
         "_conn",
+        "_durability",
+        "_fork",
+        "_fork_error",
         "_idle_readers",
         "_lock",
         "_owns_conn",
@@ -85,6 +94,7 @@ class Engine:
         "_pooled",
         "_queries",
         "_read_only",
+        "_reader_uri",
         "_user_reader",
     )
 
@@ -110,9 +120,16 @@ class Engine:
         self._pool_lock = threading.Lock()
         self._idle_readers: list[sqlite3.Connection] = []
         self._user_reader: sqlite3.Connection | None = None
+        self._reader_uri = ""
         self._closed = False
+        self._durability = durability or "normal"
+        # What a fork must know of this engine; see `_fork` and `_after_fork`.
+        self._fork = _fork.ForkState(self._lock, self._pool_lock)
+        self._fork_error = ""
         if _adopt is not None:
-            self._path = _main_file(_adopt) or MEMORY
+            self._path = storage.main_file(_adopt) or MEMORY
+            if not _in_memory(self._path):
+                _fork.check_usable(self._path)
             self._conn: sqlite3.Connection | None = _adopt
             self._owns_conn = False
             self._pooled = False
@@ -122,10 +139,14 @@ class Engine:
             self._queries = _set_up_callers_connection(_adopt)
         elif read_only:
             _check_path(path, read_only=True)
+            _fork.check_usable(path)
+            _refuse_foreign_wal_file(path)
             self._path = path
             self._conn = None
             self._owns_conn = False
             self._pooled = not _in_memory(path)
+            # Decided once: every reader of this engine opens the file the same way.
+            self._reader_uri = _read_only_uri(path) if self._pooled else ""
             first = self._open_reader() if self._pooled else _connect(path)
             try:
                 self._queries = _queries_for(first)
@@ -137,11 +158,16 @@ class Engine:
             else:
                 self._conn = first
                 self._owns_conn = True
+                self._fork.opened(first)
         else:
             _check_path(path, read_only=False)
+            _fork.check_usable(path)
             self._path = path
             conn = _connect(path)
             try:
+                # Before the first change (the switch to WAL): another
+                # application's file is refused as it is.
+                storage.check_tables(conn, writing=True)
                 storage.configure_writer(conn, durability or "normal")
                 _migrate_if_behind(conn)
                 # Statements fitting the columns really there (a current file
@@ -154,9 +180,16 @@ class Engine:
             self._owns_conn = True
             self._pooled = not _in_memory(path)
             self._queries = queries
+            self._fork.opened(conn)
+        self._fork.register("" if _in_memory(self._path) else self._path)
 
     @classmethod
-    def from_connection(cls, conn: sqlite3.Connection, *, durability: str | None = None) -> Engine:
+    def from_connection(
+        cls,
+        conn: sqlite3.Connection,
+        *,
+        durability: str | None = None,
+    ) -> Engine:
         """Drive a connection the caller opened (and keeps owning: `close`
         leaves it open). Everything goes through it, behind one lock.
 
@@ -175,6 +208,8 @@ class Engine:
     def lock(self) -> threading.Lock:
         """Held while the engine uses `connection`; hold it around your own use
         of `connection` when other threads use the engine."""
+        if self._fork.forked:
+            self._after_fork(raise_refusal=False)
         return self._lock
 
     @property
@@ -182,6 +217,8 @@ class Engine:
         """The connection for users' own SQL (SqliteSaver's `conn`): the caller's
         connection, the one ":memory:" connection, or the file's writer. A
         read-only engine has no writer: a read-only connection of its own."""
+        if self._fork.forked:
+            self._after_fork()
         if self._conn is not None:
             return self._conn
         with self._pool_lock:
@@ -193,11 +230,14 @@ class Engine:
 
     def close(self) -> None:
         """Release the file. Idempotent. Later calls raise sqlite3.ProgrammingError."""
+        if self._fork.forked:
+            self._after_fork(raise_refusal=False)
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             if self._conn is not None and self._owns_conn:
+                self._fork.closed(self._conn)
                 self._conn.close()
             self._conn = None
         with self._pool_lock:
@@ -206,8 +246,10 @@ class Engine:
             if self._user_reader is not None:
                 idle.append(self._user_reader)
                 self._user_reader = None
-        for reader in idle:
-            reader.close()
+            # Closed with the pool lock held, so a fork waits until they are.
+            for reader in idle:
+                self._fork.closed(reader)
+                reader.close()
 
     def _closed_error(self) -> sqlite3.ProgrammingError:
         where = repr(self._path)
@@ -222,8 +264,7 @@ class Engine:
 
     def _open_reader(self) -> sqlite3.Connection:
         if self._read_only:
-            uri = Path(self._path).absolute().as_uri() + "?mode=ro"
-            conn = _connect(self._path, uri=uri)
+            conn = _connect(self._path, uri=self._reader_uri)
         else:
             conn = _connect(self._path)
         try:
@@ -231,6 +272,7 @@ class Engine:
         except BaseException:
             conn.close()
             raise
+        self._fork.opened(conn)
         return conn
 
     def _read(self, work: Callable[[sqlite3.Connection], T], *, short: bool = True) -> T:
@@ -242,6 +284,8 @@ class Engine:
         reads that must not hold up writers, a pooled reader runs `work` in one
         read transaction (a consistent snapshot) without waiting for the writer.
         """
+        if self._fork.forked:
+            self._after_fork()
         if not self._pooled:
             with self._lock:
                 return work(self._open_connection())
@@ -261,23 +305,42 @@ class Engine:
             self._return_reader(reader)
 
     def _checkout_reader(self) -> sqlite3.Connection:
+        """A reader for one read; give it back with `_return_reader`. Counted
+        as a read in flight from here until it is back (or closed), so that a
+        fork waits for it."""
         with self._pool_lock:
             if self._closed:
                 raise self._closed_error()
+            self._fork.start_read()
             if self._idle_readers:
                 return self._idle_readers.pop()
-        return self._open_reader()
+        try:
+            return self._open_reader()
+        except BaseException:
+            with self._pool_lock:
+                self._fork.end_read()
+            raise
 
     def _return_reader(self, reader: sqlite3.Connection) -> None:
+        if self._fork.forked:
+            return  # a copy left by a fork inside this very read: never pooled, never closed
         with self._pool_lock:
             if not self._closed and len(self._idle_readers) < _MAX_IDLE_READERS:
                 self._idle_readers.append(reader)
+                self._fork.end_read()
                 return
-        reader.close()
+        try:
+            reader.close()
+        finally:
+            with self._pool_lock:
+                self._fork.closed(reader)
+                self._fork.end_read()
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in one BEGIN IMMEDIATE transaction; on any exception the
         database is left as it was."""
+        if self._fork.forked:
+            self._after_fork()
         if self._read_only and not self._closed:
             raise sqlite3.OperationalError(_READ_ONLY_MESSAGE)
         with self._lock:
@@ -287,10 +350,16 @@ class Engine:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(conn)
+                if self._fork.forked:
+                    # `work` forked: this copy of the transaction is the parent's to commit.
+                    raise sqlite3.ProgrammingError(_FORKED_MID_WRITE)
                 conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
+            except BaseException as exc:
+                # Nor may a child roll it back (see `_fork`).
+                if conn.in_transaction and not self._fork.forked:
                     conn.execute("ROLLBACK")
+                if _is_disk_full(exc):
+                    raise _disk_full(self._path) from exc
                 raise
             return result
 
@@ -299,11 +368,18 @@ class Engine:
         write lock for it and commits it, without BEGIN and COMMIT round trips.
         A connection in a transaction, or one that opens transactions implicitly
         (a caller's, in sqlite3's legacy mode), goes through `_write`."""
+        if self._fork.forked:
+            self._after_fork()
         if not self._read_only:
             with self._lock:
                 conn = self._open_connection()
                 if conn.isolation_level is None and not conn.in_transaction:
-                    conn.execute(sql, params)
+                    try:
+                        conn.execute(sql, params)
+                    except sqlite3.OperationalError as exc:
+                        if _is_disk_full(exc):
+                            raise _disk_full(self._path) from exc
+                        raise
                     return
         self._write(lambda conn: conn.execute(sql, params))
 
@@ -312,6 +388,55 @@ class Engine:
         if self._conn is None:
             raise self._closed_error()
         return self._conn
+
+    def _after_fork(self, raise_refusal: bool = True) -> None:
+        """The first call in a process forked from the one that set this
+        engine up (`_fork` closed the idle connections it inherited): new
+        locks, and the file opened again by this process. Where that cannot be
+        (in memory, a caller's connection, connections copied mid-call) every
+        call raises sqlite3.ProgrammingError saying why; `close` still works."""
+        state = self._fork
+        with state.reset_lock:
+            if self._fork is state and not self._fork_error:
+                self._set_up_after_fork(state)
+        if self._fork_error and raise_refusal and not self._closed:
+            raise sqlite3.ProgrammingError(self._fork_error)
+
+    def _set_up_after_fork(self, state: _fork.ForkState) -> None:
+        inherited = self._conn
+        refusal = "" if self._closed else _fork.refusal(state)
+        if not refusal and not self._closed:
+            if inherited is not None and not self._owns_conn:
+                refusal = _fork.CONNECTION_MESSAGE
+            elif _in_memory(self._path):
+                refusal = _fork.MEMORY_MESSAGE
+        conn: sqlite3.Connection | None = None
+        if not refusal and not self._closed and not self._read_only:
+            # Opened before anything changes: if this fails, the next call retries.
+            conn = _connect(self._path)
+            try:
+                storage.configure_writer(conn, self._durability)
+            except BaseException:
+                conn.close()
+                raise
+        if inherited is not None and not self._owns_conn:
+            _fork.abandon(inherited)  # the caller's connection: never closed here
+        # The inherited connections are closed or abandoned (`_fork`): forget them.
+        self._lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._idle_readers = []
+        self._user_reader = None
+        self._conn = conn
+        fresh = _fork.ForkState(self._lock, self._pool_lock)
+        if conn is not None:
+            fresh.opened(conn)
+        if refusal:
+            self._fork_error = refusal
+            fresh.forked = True  # every call comes back here, and raises
+        else:
+            fresh.register("" if _in_memory(self._path) else self._path)
+        state.unregister()
+        self._fork = fresh
 
     # -- the checkpoint contract ----------------------------------------------
 
@@ -436,8 +561,20 @@ class Engine:
     ) -> None:
         """Store (idx, channel, value) rows atomically; INSERT OR REPLACE when
         `replace`, else INSERT OR IGNORE (first writer wins)."""
+        # INSERT OR IGNORE would drop a row with a NULL task_id or channel
+        # silently. (Compiled, the declared types already refuse them.)
+        if not isinstance(task_id, str) or not isinstance(task_path, str):
+            raise TypeError(
+                f"put_writes: task_id and task_path must be str, not {type(task_id).__name__} "
+                f"and {type(task_path).__name__}"
+            )
         rows: list[tuple[str, str, str, str, str, int, str, Any, Any]] = []
         for idx, channel, value in writes:
+            if not isinstance(channel, str):
+                raise TypeError(
+                    f"put_writes: the write at index {idx} has channel {channel!r}: "
+                    f"a channel must be a str, not {type(channel).__name__}"
+                )
             type_, blob = codec.dumps_typed(value)
             rows.append(
                 (
@@ -544,16 +681,10 @@ class Engine:
                 if target is None:
                     return []
             seeking = set(wanted)
-            walked: set[str] = set()
-            cursor = conn.execute(
-                storage.SELECT_ANCESTORS,
-                (thread_id, checkpoint_ns, target, thread_id, checkpoint_ns),
-            )
+            walked: set[str] = {target}
+            cursor = conn.execute(storage.SELECT_ANCESTORS, (thread_id, checkpoint_ns, target))
             try:
                 for cid, type_, blob in cursor:
-                    if not walked:  # the first row is the target itself
-                        walked.add(cid)
-                        continue
                     if cid in walked:  # a parent loop made by re-put ids
                         break
                     walked.add(cid)
@@ -680,6 +811,58 @@ class Engine:
                 progress(so_far, examined, expired)
         return counts
 
+    def expired_threads(self, created_before: str, keep_latest: bool) -> list[str]:
+        """Threads whose newest checkpoint was created before `created_before`
+        (with keep_latest, only those with something to prune). A snapshot,
+        read without a lock: `expire_thread` decides again for each."""
+        if not self._queries.has_created_at:
+            return []  # a SqliteSaver file opened read-only: nothing is dated
+        sql = (
+            storage.SELECT_PRUNABLE_EXPIRED_THREADS
+            if keep_latest
+            else storage.SELECT_EXPIRED_THREADS
+        )
+
+        def read(conn: sqlite3.Connection) -> list[str]:
+            return [str(row[0]) for row in conn.execute(sql, (created_before, created_before))]
+
+        return self._read(read, short=False)
+
+    def expire_thread(
+        self, thread_id: str, created_before: str, keep_latest: bool, codec: Codec
+    ) -> CleanupCounts:
+        """One write transaction: if the thread's newest checkpoint is still
+        older than `created_before`, delete the thread, or with keep_latest
+        everything but each namespace's newest checkpoint and the delta
+        ancestry it needs. The check and the delete see the same data, so a
+        thread written to since it was listed is left whole."""
+
+        def write(conn: sqlite3.Connection) -> tuple[int, int]:
+            expired = conn.execute(storage.THREAD_IS_EXPIRED, (created_before, thread_id))
+            if not expired.fetchone()[0]:
+                return 0, 0
+            if not keep_latest:
+                checkpoints = conn.execute(storage.COUNT_THREAD_CHECKPOINTS, (thread_id,))
+                writes = conn.execute(storage.COUNT_THREAD_WRITES, (thread_id,))
+                counted = (int(checkpoints.fetchone()[0]), int(writes.fetchone()[0]))
+                conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
+                conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
+                return counted
+            candidates: list[Key] = conn.execute(
+                storage.SELECT_NON_LATEST_OF_THREAD, (thread_id,)
+            ).fetchall()
+            doomed = deletable(conn, candidates, codec)
+            doomed_writes = 0
+            for key in doomed:
+                doomed_writes += int(
+                    conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0]
+                )
+            _delete_checkpoints(conn, doomed)
+            return len(doomed), doomed_writes
+
+        checkpoints, writes = self._write(write)
+        return {"checkpoints": checkpoints, "writes": writes}
+
     def stats(self, top: int) -> Stats:
         """Counts and sizes from indexes and blob lengths, never decoding blobs.
         `top` < 0 lists every thread."""
@@ -728,6 +911,8 @@ class Engine:
         return size
 
     def vacuum(self) -> None:
+        if self._fork.forked:
+            self._after_fork()
         if self._read_only:
             raise sqlite3.OperationalError(_READ_ONLY_MESSAGE)
         with self._lock:
@@ -746,6 +931,8 @@ class Engine:
             finally:
                 target.close()
 
+        if self._fork.forked:
+            self._after_fork()
         if self._pooled:
             # The backup API needs no open transaction on the source.
             reader = self._checkout_reader()
@@ -761,6 +948,26 @@ class Engine:
 # -- helpers ------------------------------------------------------------------
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+    )
+
+
+def _disk_full(path: str) -> sqlite3.OperationalError:
+    """SQLite's bare "database or disk is full", with the file and what to do.
+    The write was rolled back: every checkpoint acknowledged before it is intact."""
+    error = sqlite3.OperationalError(
+        f"{path}: database or disk is full; nothing of this write was stored. Free space "
+        "on that disk (or run `fast-langgraph cleanup` on another), then retry"
+    )
+    # The attributes `except` clauses test (Python 3.11+ sets them on SQLite's own).
+    # (typeshed declares them for 3.11+ only; the package supports 3.10.)
+    error.sqlite_errorcode = 13  # type: ignore[attr-defined,misc]  # SQLITE_FULL
+    error.sqlite_errorname = "SQLITE_FULL"  # type: ignore[attr-defined,misc]
+    return error
+
+
 def _in_memory(path: str) -> bool:
     """ ":memory:" and "" (a private temporary database) exist only inside one
     connection, so everything must go through that one."""
@@ -772,7 +979,7 @@ def _connect(path: str, *, uri: str | None = None) -> sqlite3.Connection:
     naming the path: SQLite's own ("unable to open database file") does not."""
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        return sqlite3.connect(
+        conn = sqlite3.connect(
             path if uri is None else uri,
             timeout=storage.BUSY_TIMEOUT_SECONDS,
             isolation_level=None,
@@ -781,6 +988,7 @@ def _connect(path: str, *, uri: str | None = None) -> sqlite3.Connection:
         )
     except sqlite3.OperationalError as exc:
         raise sqlite3.OperationalError(f"cannot open {path!r}: {exc}") from exc
+    return conn
 
 
 def _check_path(path: str, *, read_only: bool) -> None:
@@ -826,6 +1034,83 @@ def _check_path(path: str, *, read_only: bool) -> None:
         )
 
 
+def _read_only_uri(path: str) -> str:
+    """The URI read-only connections to `path` use: mode=ro, or, on read-only
+    media, mode=ro&immutable=1.
+
+    Reading a WAL database needs its -shm file (the shared-memory index); when
+    it is missing and cannot be created (a read-only folder or mount) SQLite
+    fails with a bare "unable to open database file". If no -wal file holds
+    commits, the main file is the whole database and immutable=1 reads it
+    without the index (and without locks: nothing can change it there). A -wal
+    with content would be ignored by immutable=1, so that is an error saying
+    what to do."""
+    uri = Path(path).absolute().as_uri() + "?mode=ro"
+    probe = _connect(path, uri=uri)
+    try:
+        storage.user_version(probe)  # the first read opens the WAL index
+        return uri
+    except sqlite3.OperationalError as exc:
+        if "unable to open database file" not in str(exc):
+            return uri  # anything else: the engine's first read reports it, as before
+        cause = str(exc)
+    finally:
+        probe.close()
+    wal = path + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r} read-only: it is a WAL database whose {wal!r} holds "
+            f"commits not yet in the main file, and SQLite cannot create {path + '-shm'!r} "
+            "beside it to read them (read-only media?); checkpoint it where it is "
+            "writable (open and close it once with any SQLite client), or copy the "
+            "file with its -wal to a writable folder"
+        )
+    immutable = uri + "&immutable=1"
+    probe = _connect(path, uri=immutable)
+    try:
+        storage.user_version(probe)
+    except sqlite3.OperationalError as exc:
+        raise sqlite3.OperationalError(
+            f"cannot open {path!r} read-only: {cause}, and also not as an immutable "
+            f"file ({exc}); check that the file and its folder can be read"
+        ) from exc
+    finally:
+        probe.close()
+    return immutable
+
+
+def _refuse_foreign_wal_file(path: str) -> None:
+    """`storage.check_tables` for a read-only open that would leave files
+    behind: reading a WAL database whose -wal is absent creates -wal and -shm,
+    which a read-only connection cannot remove. Such a file's main file is the
+    whole database, so it is checked as it is on disk (immutable=1: nothing
+    created, no lock). Anything but another application's tables is left for
+    the ordinary open to report (and it checks the tables again)."""
+    if _in_memory(path) or os.path.exists(path + "-wal"):
+        return
+    try:
+        with open(path, "rb") as file:
+            header = file.read(20)
+    except OSError:
+        return
+    # Bytes 18 and 19 of the header are 2 in WAL mode.
+    if len(header) < 20 or header[18] != 2:
+        return
+    uri = Path(path).absolute().as_uri() + "?mode=ro&immutable=1"
+    try:
+        probe = _connect(path, uri=uri)
+    except sqlite3.Error:
+        return
+    try:
+        storage.check_tables(probe)
+    except storage.ForeignSchemaError:
+        raise
+    except sqlite3.Error:
+        return
+    finally:
+        probe.close()
+
+
 def _migrate_if_behind(conn: sqlite3.Connection) -> None:
     """storage.migrate, skipped when the file is already current: reading
     user_version needs no lock, so opening a current file (and setup()) never
@@ -838,7 +1123,9 @@ def _set_up_callers_connection(conn: sqlite3.Connection) -> storage.Queries:
     """What SqliteSaver.setup does to its connection (WAL, tables, task_path),
     plus our migrations, without waiting on other writers when nothing is
     needed. A read-only connection (mode=ro, query_only, an unwritable file) is
-    read as it is, with statements fitting its columns."""
+    read as it is, with statements fitting its columns. Another application's
+    tables are refused before anything changes."""
+    storage.check_tables(conn)
     try:
         storage.enable_wal(conn)
         _migrate_if_behind(conn)
@@ -867,15 +1154,10 @@ def _write_in_open_transaction(
     return result
 
 
-def _main_file(conn: sqlite3.Connection) -> str:
-    for _seq, name, file in conn.execute("PRAGMA database_list"):
-        if name == "main":
-            return str(file or "")
-    return ""
-
-
 def _queries_for(conn: sqlite3.Connection) -> storage.Queries:
-    """Statements fitting a file we may not migrate (opened read-only)."""
+    """Statements fitting a file we may not migrate (opened read-only), whose
+    tables must still be SqliteSaver's."""
+    storage.check_tables(conn)
     return storage.Queries(
         has_task_path="task_path" in storage.table_columns(conn, "writes"),
         has_created_at="created_at" in storage.table_columns(conn, "checkpoints"),
@@ -925,6 +1207,9 @@ def _batches(namespaces: list[tuple[str, str, int]], size: int) -> list[list[tup
 def _delete_checkpoints(conn: sqlite3.Connection, keys: list[Key]) -> None:
     conn.executemany(storage.DELETE_CHECKPOINT_WRITES, keys)
     conn.executemany(storage.DELETE_CHECKPOINT, keys)
+    # A Ctrl-C during the deletes (or the walk before them) undoes them all,
+    # rather than surfacing after the commit.
+    _interrupt.check()
 
 
 # -- delta ancestry -------------------------------------------------------------
@@ -983,22 +1268,36 @@ def _needed_ancestors(
             ).fetchone()
             values = codec.loads_typed((type_, blob)).get("channel_values") or {}
             stored_channels[cid] = set(values)
+            _interrupt.check()  # one decode per step of the walk: Ctrl-C stops it
         return stored_channels[cid]
 
+    # One walk per channel, memoised: the ancestors a walk seeking C covers
+    # from an ancestor A on are the same whichever checkpoint started it, so
+    # once A has been walked for C (covered[C]) a later walk stops there. Each
+    # (checkpoint, channel) is walked at most once: linear in the chain, where
+    # walking every survivor to its seed was quadratic.
     needed: set[str] = set()
+    covered: dict[str, set[str]] = {}
     to_walk = [cid for cid in parents if cid not in doomed and cid in delta_channels]
     queued = set(to_walk)
     while to_walk:
         start = to_walk.pop()
-        seeking = set(delta_channels[start])
-        walked = {start}
-        ancestor = parents[start]
-        while seeking and ancestor is not None and ancestor in parents and ancestor not in walked:
-            walked.add(ancestor)
-            needed.add(ancestor)
-            if ancestor in delta_channels and ancestor not in queued:
-                queued.add(ancestor)
-                to_walk.append(ancestor)
-            seeking -= channels_stored_in(ancestor)
-            ancestor = parents[ancestor]
+        for channel in delta_channels[start]:
+            walked = covered.setdefault(channel, set())
+            ancestor = parents[start]
+            # `start` ends the walk too: a parent loop made by re-put ids.
+            while (
+                ancestor is not None
+                and ancestor != start
+                and ancestor in parents
+                and ancestor not in walked
+            ):
+                walked.add(ancestor)
+                needed.add(ancestor)
+                if ancestor in delta_channels and ancestor not in queued:
+                    queued.add(ancestor)
+                    to_walk.append(ancestor)
+                if channel in channels_stored_in(ancestor):
+                    break
+                ancestor = parents[ancestor]
     return needed

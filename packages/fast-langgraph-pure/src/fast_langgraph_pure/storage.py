@@ -201,6 +201,109 @@ def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
+def main_file(conn: sqlite3.Connection) -> str:
+    """The path of `conn`'s main database ("" when it lives in memory)."""
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file or "")
+    return ""
+
+
+# -- foreign files -----------------------------------------------------------
+
+# The columns every SqliteSaver since langgraph 0.2 gives its tables, as
+# (required, optional): files made before SqliteSaver had `task_path` lack it.
+# The columns our migrations add are optional too. Any other set of columns
+# means the table is another application's, and the file is left alone.
+# (langgraph before 0.2 keyed checkpoints by `thread_ts`; no saver reads those.)
+KNOWN_COLUMNS: Final = {
+    "checkpoints": (
+        frozenset(
+            {
+                "thread_id",
+                "checkpoint_ns",
+                "checkpoint_id",
+                "parent_checkpoint_id",
+                "type",
+                "checkpoint",
+                "metadata",
+            }
+        ),
+        frozenset({"created_at"}),
+    ),
+    "writes": (
+        frozenset(
+            {
+                "thread_id",
+                "checkpoint_ns",
+                "checkpoint_id",
+                "task_id",
+                "idx",
+                "channel",
+                "type",
+                "value",
+            }
+        ),
+        frozenset({"task_path"}),
+    ),
+}
+
+
+class ForeignSchemaError(sqlite3.DatabaseError):
+    """The file has a `checkpoints` or `writes` table that is not SqliteSaver's:
+    another application's data, which opening must not alter."""
+
+
+def _where(conn: sqlite3.Connection) -> str:
+    path = main_file(conn)
+    return repr(path) if path else "the in-memory database"
+
+
+def check_tables(conn: sqlite3.Connection, *, writing: bool = False) -> None:
+    """Refuse, before anything is changed, a file whose `checkpoints` or
+    `writes` table has columns no SqliteSaver (nor we) ever gave it, with a
+    `ForeignSchemaError` naming the file, the table and the columns. Missing
+    tables are fine (they are created). `writing`: also refuse a schema version
+    newer than ours, which `migrate` would refuse after changing the journal
+    mode. Reads the schema only: no lock beyond a read, nothing written."""
+    for table, (required, optional) in KNOWN_COLUMNS.items():
+        columns = table_columns(conn, table)
+        if not columns:
+            continue
+        missing = sorted(required - columns)
+        unexpected = sorted(columns - required - optional)
+        if not missing and not unexpected:
+            continue
+        problems = []
+        if unexpected:
+            problems.append(f"unexpected column(s) {', '.join(unexpected)}")
+        if missing:
+            problems.append(f"no column(s) {', '.join(missing)}")
+        hint = (
+            "it looks like a checkpoint file of langgraph before 0.2 (keyed by thread_ts), "
+            "which no current saver reads; start a new file"
+            if "thread_ts" in columns
+            else "it belongs to another application; open another file for checkpoints "
+            f"(or rename that application's {table!r} table)"
+        )
+        raise ForeignSchemaError(
+            f"cannot use {_where(conn)}: its {table!r} table is not a LangGraph checkpoint "
+            f"table ({'; '.join(problems)}); {hint}. Nothing in the file was changed."
+        )
+    if writing:
+        _refuse_newer(conn, user_version(conn))
+
+
+def _refuse_newer(conn: sqlite3.Connection, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise sqlite3.OperationalError(
+            f"cannot use {_where(conn)}: its schema version (PRAGMA user_version) "
+            f"{version} is newer than this fast-langgraph supports ({SCHEMA_VERSION}): "
+            "upgrade fast-langgraph (or, if another application made this file, open "
+            "another file for checkpoints)"
+        )
+
+
 def _add_created_at(conn: sqlite3.Connection) -> None:
     """Step 1: SqliteSaver's tables (with `task_path`, which files older than
     SqliteSaver 2 lack), `checkpoints.created_at` dated from uuid6 ids, its
@@ -237,15 +340,17 @@ def migrate(conn: sqlite3.Connection) -> None:
     file we cannot write fail right away rather than at the first put. The
     version is read inside the transaction, so when two processes open one
     file at once the second sees the first one's work and does nothing.
+    A file with another application's tables (`check_tables`) or a newer
+    version is refused unchanged.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = user_version(conn)
-        if version > SCHEMA_VERSION:
-            raise sqlite3.OperationalError(
-                f"database schema version {version} is newer than this "
-                f"fast-langgraph supports ({SCHEMA_VERSION}): upgrade fast-langgraph"
-            )
+        _refuse_newer(conn, version)
+        if version < SCHEMA_VERSION:
+            # Again under the write lock: another process may have made the
+            # tables since the caller's check.
+            check_tables(conn)
         for step in MIGRATIONS[version:]:
             step(conn)
         if version != SCHEMA_VERSION:
@@ -353,6 +458,31 @@ SELECT_NON_LATEST_OF_THREAD: Final = (
     "AND checkpoint_ns = c.checkpoint_ns)"
 )
 
+# -- time to live: a thread expires when its newest checkpoint (in any
+# namespace) was created before a cutoff. The sweep lists candidates without a
+# lock, then checks each again (THREAD_IS_EXPIRED) inside the write transaction
+# that deletes it, so a thread written to meanwhile is left alone.
+
+# Threads whose newest checkpoint is older than the cutoff (parameters: the
+# cutoff, twice), in id order. The created_at index finds the threads with an
+# old checkpoint; only those are grouped.
+_EXPIRED_THREADS: Final = (
+    "SELECT thread_id FROM checkpoints "
+    "WHERE thread_id IN (SELECT thread_id FROM checkpoints WHERE created_at < ?) "
+    "GROUP BY thread_id HAVING MAX(created_at) < ?"
+)
+SELECT_EXPIRED_THREADS: Final = f"{_EXPIRED_THREADS} ORDER BY thread_id"
+# The same, but only threads with something to prune: more checkpoints than
+# namespaces (each namespace keeps its newest).
+SELECT_PRUNABLE_EXPIRED_THREADS: Final = (
+    f"{_EXPIRED_THREADS} AND COUNT(*) > COUNT(DISTINCT checkpoint_ns) ORDER BY thread_id"
+)
+# 1 when the thread's newest checkpoint is older than the cutoff, 0 when not,
+# NULL when the thread has no checkpoint; parameters: the cutoff, thread_id.
+THREAD_IS_EXPIRED: Final = "SELECT MAX(created_at) < ? FROM checkpoints WHERE thread_id = ?"
+COUNT_THREAD_CHECKPOINTS: Final = "SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?"
+COUNT_THREAD_WRITES: Final = "SELECT COUNT(*) FROM writes WHERE thread_id = ?"
+
 # For the delta-ancestry walk: every checkpoint of one namespace, without
 # blobs, with the channels its DeltaChannel counters name (JSON object text).
 SELECT_NAMESPACE_LINEAGE: Final = (
@@ -366,22 +496,30 @@ SELECT_CHECKPOINT_BLOB: Final = (
     "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
 )
 
-# Stage 1 of delta_history: the target, then its ancestors nearest first,
-# following parent ids (ids are not ordered across processes). CROSS JOIN
-# keeps `ancestors` the outer loop so each step is one primary-key lookup.
-# Rows are produced lazily: the caller stops reading once every channel has
-# its seed, and that ends the recursion (and a loop made by re-put ids).
+# Stage 1 of delta_history (parameters: thread_id, checkpoint_ns, target id):
+# the target's ancestors, nearest first, following parent ids (ids are not
+# ordered across processes). CROSS JOIN keeps `ancestors` the outer loop so
+# each step is one primary-key lookup. The recursion carries ids only and each
+# row's blob is fetched by key as it is read: carrying the blobs made SQLite
+# copy every one (the target's too, never used) through the recursion's queue,
+# most of the query's time. Rows are produced lazily: the caller stops reading
+# once every channel has its seed, and that ends the recursion (and a loop
+# made by re-put ids).
 SELECT_ANCESTORS: Final = (
-    "WITH RECURSIVE ancestors(checkpoint_id, parent_checkpoint_id, type, checkpoint) "
-    "AS (SELECT checkpoint_id, parent_checkpoint_id, type, checkpoint "
-    "FROM checkpoints "
-    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? "
+    "WITH RECURSIVE ancestors(checkpoint_id, parent_checkpoint_id) AS ("
+    "SELECT p.checkpoint_id, p.parent_checkpoint_id "
+    "FROM checkpoints AS t CROSS JOIN checkpoints AS p "
+    "ON p.thread_id = t.thread_id AND p.checkpoint_ns = t.checkpoint_ns "
+    "AND p.checkpoint_id = t.parent_checkpoint_id "
+    "WHERE t.thread_id = ?1 AND t.checkpoint_ns = ?2 AND t.checkpoint_id = ?3 "
     "UNION ALL "
-    "SELECT c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint "
+    "SELECT c.checkpoint_id, c.parent_checkpoint_id "
     "FROM ancestors AS a CROSS JOIN checkpoints AS c "
     "ON c.checkpoint_id = a.parent_checkpoint_id "
-    "WHERE c.thread_id = ? AND c.checkpoint_ns = ?) "
-    "SELECT checkpoint_id, type, checkpoint FROM ancestors"
+    "WHERE c.thread_id = ?1 AND c.checkpoint_ns = ?2) "
+    "SELECT a.checkpoint_id, c.type, c.checkpoint "
+    "FROM ancestors AS a CROSS JOIN checkpoints AS c "
+    "ON c.thread_id = ?1 AND c.checkpoint_ns = ?2 AND c.checkpoint_id = a.checkpoint_id"
 )
 
 PAGE_COUNT: Final = "PRAGMA page_count"

@@ -2,7 +2,9 @@
 
 `RustSQLiteCheckpointer(path, ttl={...})` starts one; `close()` stops it. Each sweep
 is `saver.sweep_expired(ttl)`, which works in short ordinary transactions (one per
-expired thread), so writers in this process or others are never blocked for long.
+expired thread), so writers in this process or others are never blocked for long. Each
+transaction checks the thread's age again before deleting, so a thread written to
+while the sweep runs is left whole.
 A failed sweep is logged and retried at the next interval; it never kills the thread.
 """
 

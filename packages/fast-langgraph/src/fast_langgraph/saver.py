@@ -34,7 +34,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from fast_langgraph import _selector
+from fast_langgraph import _atomic, _selector
 from fast_langgraph._filters import compile_filter
 from fast_langgraph._ttl import TTLSweeper, validate_ttl
 from fast_langgraph.serde import JsonPlusSerializer
@@ -411,14 +411,24 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         checkpoint_id = configurable.get("checkpoint_id")
         if not checkpoint_id:
             raise ValueError("put_writes needs config['configurable']['checkpoint_id']")
+        # SqliteSaver's INSERT OR IGNORE drops a row with a NULL channel or
+        # task_id without a word; refuse it, before anything is written.
+        if task_id is None:
+            raise TypeError("put_writes: task_id must be a str, not None")
+        if task_path is None:
+            raise TypeError("put_writes: task_path must be a str, not None (the default is '')")
         if not writes:
             return
-        rows = [
-            (WRITES_IDX_MAP.get(channel, idx), channel, value)
-            for idx, (channel, value) in enumerate(writes)
-        ]
+        rows = []
+        for idx, (channel, value) in enumerate(writes):
+            if not isinstance(channel, str):
+                raise TypeError(
+                    f"put_writes: writes[{idx}] has channel {channel!r}: a channel must be "
+                    f"a str, not {type(channel).__name__}, e.g. [('messages', value)]"
+                )
+            rows.append((WRITES_IDX_MAP.get(channel, idx), channel, value))
         # Special channels (errors, interrupts...) replace; ordinary writes keep the first.
-        replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        replace = all(channel in WRITES_IDX_MAP for _idx, channel, _value in rows)
         self._engine.put_writes(
             thread_id,
             _checkpoint_ns(configurable),
@@ -592,44 +602,29 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         self._engine.vacuum()
 
     def backup(self, target_path: str | os.PathLike[str]) -> None:
-        """Copy the live database to `target_path` (SQLite's online backup)."""
-        self._engine.backup(os.fspath(target_path))
+        """Copy the live database to `target_path` (SQLite's online backup),
+        whole or not at all: the copy is written beside it (TARGET.partial) and
+        renamed over it once complete, so a killed backup never leaves a partial
+        file under the target's name."""
+        with _atomic.written_atomically(os.fspath(target_path)) as partial:
+            self._engine.backup(partial)
 
     def sweep_expired(self, ttl: TTLConfig) -> CleanupCounts:
         """Apply a TTL once, thread by thread, as LangGraph's platform does: a thread
         expires when its newest checkpoint is older than `default_ttl` minutes.
         "delete" drops expired threads; "keep_latest" prunes them to their newest
         checkpoint per namespace (and the delta ancestry it needs). Active threads
-        are never touched. One short transaction per expired thread.
-        Returns how many rows went."""
+        are never touched: each expired thread is one short transaction that
+        checks the thread's age again before deleting, so a thread written to
+        while the sweep runs is left whole. Returns how many rows went."""
         settings = validate_ttl(ttl)
         cutoff = _created_before(timedelta(minutes=settings["default_ttl"]))
         keep_latest = settings["strategy"] == "keep_latest"
         deleted: CleanupCounts = {"checkpoints": 0, "writes": 0}
-        expired = [
-            thread
-            for thread in self._engine.stats(-1)["largest_threads"]
-            if thread["latest_created_at"] is not None
-            and thread["latest_created_at"] < cutoff
-            # A thread already down to one checkpoint has nothing left to prune.
-            and not (keep_latest and thread["checkpoints"] <= 1)
-        ]
-        if not expired:
-            return deleted
-        if not keep_latest:
-            for thread in expired:
-                self._engine.delete_thread(thread["thread_id"])
-                deleted["checkpoints"] += thread["checkpoints"]
-                deleted["writes"] += thread["writes"]
-            return deleted
-        for thread in expired:
-            self._engine.prune([thread["thread_id"]], True, self._codec)
-        # prune() does not count; what is left of each pruned thread tells.
-        left = {t["thread_id"]: t for t in self._engine.stats(-1)["largest_threads"]}
-        for thread in expired:
-            after = left.get(thread["thread_id"])
-            deleted["checkpoints"] += max(
-                0, thread["checkpoints"] - (after["checkpoints"] if after else 0)
-            )
-            deleted["writes"] += max(0, thread["writes"] - (after["writes"] if after else 0))
+        engine = self._engine
+        codec = self._codec
+        for thread_id in engine.expired_threads(cutoff, keep_latest):
+            counts = engine.expire_thread(thread_id, cutoff, keep_latest, codec)
+            deleted["checkpoints"] += counts["checkpoints"]
+            deleted["writes"] += counts["writes"]
         return deleted

@@ -16,6 +16,7 @@ import asyncio
 import functools
 import os
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -36,11 +37,13 @@ class _Opening:
     use. One object shared by the saver and its `with_allowlist` clones, so
     they open (and close) one engine."""
 
-    __slots__ = ("closed", "engine")
+    __slots__ = ("closed", "engine", "forked")
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.closed = False
+        # Set in a forked child: the aiosqlite connection's thread stayed in the parent.
+        self.forked = False
 
 
 class AsyncSqliteSaver(RustSQLiteCheckpointer):
@@ -83,6 +86,14 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
         self.loop: asyncio.AbstractEventLoop | None = _running_loop()
         super().__init__(conn, serde=serde, durability=durability)
         self.is_setup = self._aio_conn is None
+        _live_savers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # An asyncio.Lock held at the fork would stay held here for good, and
+        # the parent's event loop does not run here. (The engine sees to itself.)
+        self._async_lock = asyncio.Lock()
+        self.loop = None
+        self._opening.forked = True
 
     def _open_engine(self, conn: Any, durability: Durability | None, read_only: bool) -> Engine:
         if self._aio_conn is None:
@@ -135,6 +146,8 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
             return self._opening.engine
         if self._opening.closed:
             raise _closed_before_opening()
+        if self._opening.forked:
+            raise _forked_before_opening()
         conn = self._aio_conn
         await _ensure_connected(conn)
         async with conn.execute("PRAGMA database_list") as cursor:
@@ -161,6 +174,8 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
         its sync methods."""
         if self._opening.closed:
             raise _closed_before_opening()
+        if self._opening.forked:
+            raise _forked_before_opening()
         loop = self.loop
         if loop is not None and loop.is_running() and _running_loop() is not loop:
             return asyncio.run_coroutine_threadsafe(self._ensure_open(), loop).result()
@@ -227,6 +242,28 @@ def _closed_before_opening() -> sqlite3.ProgrammingError:
         "this AsyncSqliteSaver is closed: close() was called or its `with` block ended; "
         "use the saver inside the `with` block, or make a new one"
     )
+
+
+def _forked_before_opening() -> sqlite3.ProgrammingError:
+    # Awaiting the aiosqlite connection here would wait forever: its thread is the parent's.
+    return sqlite3.ProgrammingError(
+        "this AsyncSqliteSaver was made on an aiosqlite connection before this process "
+        "was forked, and that connection's thread stayed in the parent process; open a "
+        "new aiosqlite connection and saver in this process"
+    )
+
+
+# Savers whose asyncio state a fork resets in the child (weakly: never kept alive).
+_live_savers: weakref.WeakSet[AsyncSqliteSaver] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for saver in list(_live_savers):
+        saver._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 async def _ensure_connected(conn: Any) -> None:
