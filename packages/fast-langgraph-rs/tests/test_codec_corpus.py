@@ -56,6 +56,10 @@ class Color(enum.Enum):
     BLUE = 2
 
 
+class DeltaSnapshotSubclass(_DeltaSnapshot):
+    pass
+
+
 # --- comparing decoded values ------------------------------------------------
 
 
@@ -304,6 +308,11 @@ def test_message_lists_round_trip_like_jsonplus(value: list[BaseMessage]) -> Non
         ToolMessage(["text", {"type": "text", "text": "x"}], tool_call_id="c1"),
         Command(goto=[Send("node", {"x": 1})], update={"k": "v"}, resume={"id": 1}),
         Interrupt(value={"question": "?"}, id="i1"),
+        _DeltaSnapshot(None),
+        _DeltaSnapshot([HumanMessage("a", id="1"), AIMessage("b", id="2")]),
+        {"messages": _DeltaSnapshot(_DeltaSnapshot([ToolMessage("r", tool_call_id="c")]))},
+        HumanMessage("snapshot inside", additional_kwargs={"s": _DeltaSnapshot([1])}),
+        DeltaSnapshotSubclass([HumanMessage("a subclass goes to jsonplus")]),
         uuid.UUID(int=12345),
         decimal.Decimal("1.25"),
         datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc),

@@ -268,3 +268,39 @@ def test_metadata_round_trips_on_the_fuzz_seeds() -> None:
     value = {"a": [1, 2.5, None, True, "é"], "b": {"c": -0.0}}
     assert native.dumps_metadata(value) == json.dumps(value, ensure_ascii=False).encode()
     assert metadata_loads_mismatch(native.dumps_metadata(value)) is None
+
+
+# --- `_DeltaSnapshot` (extension code 7), decoded natively since issue 12 ---------
+
+
+def snapshot(payload: Any) -> bytes:
+    return blob(Ext(7, payload))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        snapshot([Ext(5, payload) for payload in PAYLOADS]),
+        snapshot(None),
+        snapshot(Map([(s("k"), [1, s("x")]), (1, 2)])),
+        snapshot(Ext(7, [Ext(5, PAYLOADS[0])])),
+        blob(Map([(s("channel_values"), Map([(s("messages"), Ext(7, [Ext(5, PAYLOADS[0])]))]))])),
+        snapshot(b""),  # an empty payload: nothing to decode
+        snapshot(Writer().write(1) + Writer().write(2)),  # trailing bytes
+        snapshot(Writer().write([1, 2])[:-1]),  # truncated
+        snapshot([Ext(5, [*PAYLOADS[0][:3]])]),  # a message the hook gives up on
+        snapshot([Ext(0, [s("uuid"), s("UUID"), s("0" * 32)])]),  # other ext values inside
+        snapshot([Str(b"\xff")]),  # invalid UTF-8 inside
+        snapshot(b"\xc1"),  # a byte MessagePack reserves
+        blob(Map([(Ext(7, [1]), 1)])),  # a snapshot as a map key
+    ],
+)
+def test_delta_snapshots_decode_as_the_hook_decodes_them(data: bytes) -> None:
+    assert_equal_for_every_serializer(data)
+
+
+def test_nested_delta_snapshots_beyond_the_native_depth_decode_as_the_reference() -> None:
+    node: Any = [1]
+    for _ in range(150):
+        node = Ext(7, [node])
+    assert_equal_for_every_serializer(blob(node))

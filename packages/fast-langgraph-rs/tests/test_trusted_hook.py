@@ -24,6 +24,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.types import Send
 from test_codec_corpus import assert_same
 
@@ -131,3 +132,17 @@ def test_trusted_hook_changes_nothing_for_the_default_hook() -> None:
     reference = SERDE.loads_typed(data)
     assert_same(native.loads_typed(SERDE, data, trusted_hook=True), reference)
     assert_same(native.loads_typed(SERDE, data), reference)
+
+
+def test_delta_snapshots_of_messages_are_decoded_natively_only_when_trusted() -> None:
+    data = SERDE.dumps_typed({"messages": _DeltaSnapshot(MESSAGES), "id": uuid.UUID(int=7)})
+    reference = SERDE.loads_typed(data)
+    seen: list[int] = []
+    serde = hooked_copy(seen)
+    assert_same(native.loads_typed(serde, data, trusted_hook=True), reference)
+    assert type(native.loads_typed(serde, data, trusted_hook=True)["messages"]) is _DeltaSnapshot
+    assert seen == [0, 0]  # the UUID only: the snapshot and its messages are native
+    seen.clear()
+    assert_same(native.loads_typed(serde, data), reference)
+    # Untrusted, the hook gets the snapshot whole (and decodes what is inside).
+    assert seen == [7, 0]

@@ -12,8 +12,8 @@ are always langgraph's.
 `loads_typed(serde, data, trusted_hook=True)` (and `Codec(serde,
 trusted_hook=True)`) is for a serializer whose `_unpack_ext_hook` is not
 langgraph's own but treats the LangChain messages of `SAFE_MSGPACK_TYPES`
-exactly as langgraph's does: those messages are then still rebuilt natively,
-and every other extension value goes to that hook. Without it, a hook other
+and `_DeltaSnapshot` values exactly as langgraph's does: those are then still
+rebuilt natively, and every other extension value goes to that hook. Without it, a hook other
 than langgraph's default sees every extension value.
 
 `probe()` loads everything the codec otherwise loads on first use and raises

@@ -28,11 +28,11 @@ def loads_typed(
 ) -> Any:
     """`JsonPlusSerializer.loads_typed(serde, data)`: the same objects.
 
-    LangChain messages of `SAFE_MSGPACK_TYPES` are rebuilt natively when
-    `serde._unpack_ext_hook` is langgraph's default hook, or when
-    `trusted_hook` is true: the caller vouches that the hook treats those
-    messages exactly as langgraph's default hook does. Every other extension
-    value goes to `serde._unpack_ext_hook`."""
+    LangChain messages of `SAFE_MSGPACK_TYPES` (and `_DeltaSnapshot` values)
+    are rebuilt natively when `serde._unpack_ext_hook` is langgraph's default
+    hook, or when `trusted_hook` is true: the caller vouches that the hook
+    treats those exactly as langgraph's default hook does. Every other
+    extension value goes to `serde._unpack_ext_hook`."""
 
 def dumps_metadata(metadata: Any) -> bytes:
     """`json.dumps(metadata, ensure_ascii=False).encode("utf-8", "ignore")`."""

@@ -35,8 +35,9 @@ fn dumps_typed<'py>(
 
 /// `JsonPlusSerializer.loads_typed(serde, data)`, natively: the same objects.
 /// `trusted_hook`: the caller vouches that `serde._unpack_ext_hook` treats the
-/// messages of `SAFE_MSGPACK_TYPES` as langgraph's default hook does, so they
-/// are rebuilt natively whatever the hook is (see `codec::loads_typed`).
+/// messages of `SAFE_MSGPACK_TYPES` and `_DeltaSnapshot` values as langgraph's
+/// default hook does, so they are rebuilt natively whatever the hook is (see
+/// `codec::loads_typed`).
 #[pyfunction]
 #[pyo3(signature = (serde, data, *, trusted_hook = false))]
 fn loads_typed<'py>(

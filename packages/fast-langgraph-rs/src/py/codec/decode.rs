@@ -6,7 +6,9 @@
 //! LangChain messages listed in `SAFE_MSGPACK_TYPES`, which the hook always
 //! accepts and which are rebuilt here the way the hook rebuilds them:
 //! `cls(**kwargs)`, then `cls.model_construct(**kwargs)`, then the kwargs
-//! themselves (see `construct` for when validation is skipped).
+//! themselves (see `construct` for when validation is skipped). Under the
+//! same condition a `_DeltaSnapshot` (code 7) is decoded here too, as the
+//! hook decodes it: its payload with the same rules, wrapped in the class.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
@@ -15,7 +17,7 @@ use pyo3::{ffi, intern};
 
 use super::construct;
 use super::plan::Known;
-use super::{EXT_PYDANTIC_V2, MAX_DEPTH};
+use super::{EXT_DELTA_SNAPSHOT, EXT_PYDANTIC_V2, MAX_DEPTH};
 use crate::codec::msgpack::{MsgpackError, Reader, Token};
 
 /// `data` decoded; None when the native decoder declines (malformed data,
@@ -127,6 +129,19 @@ impl<'py, 'd> MsgpackDecoder<'py, '_, 'd> {
             }
         }
         let py = self.py;
+        if code == EXT_DELTA_SNAPSHOT && self.rebuild_messages {
+            if let Some(snapshot) = &self.known.delta_snapshot {
+                // The hook: `_DeltaSnapshot(unpackb(data, ext_hook=hook))`. Any
+                // failure inside (trailing bytes included) fails the whole
+                // value, and the reference then decides, as for the outer data.
+                let mut reader = Reader::new(data);
+                let value = self.value(&mut reader, depth + 1)?;
+                if !reader.is_at_end() {
+                    return Err(DecodeFailure::Malformed);
+                }
+                return Ok(snapshot.bind(py).call1((value,))?);
+            }
+        }
         if self.ext_hook.is_none() {
             self.ext_hook = Some(self.serde.getattr(intern!(py, "_unpack_ext_hook"))?);
         }

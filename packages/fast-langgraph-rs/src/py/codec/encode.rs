@@ -3,7 +3,8 @@
 //! Plain data (dict, list, tuple, str, int, float, bool, None, bytes) is
 //! written with the encodings ormsgpack picks, and LangChain messages as the
 //! extension values `_msgpack_default` builds, taking the fields from the
-//! instance `__dict__` when that provably equals `model_dump()`. Any other
+//! instance `__dict__` when that provably equals `model_dump()`; a
+//! `_DeltaSnapshot` as `Ext(7, <its value, encoded the same way>)`. Any other
 //! object is handed to `_msgpack_enc` itself and its bytes spliced in.
 
 use std::mem;
@@ -13,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::plan::{Known, MessageClass};
-use super::{EXT_PYDANTIC_V2, MAX_DEPTH, PYDANTIC_V2_METHOD};
+use super::{EXT_DELTA_SNAPSHOT, EXT_PYDANTIC_V2, MAX_DEPTH, PYDANTIC_V2_METHOD};
 use crate::codec::msgpack::{self, MsgpackError};
 
 /// The bytes `_msgpack_enc(value)` returns; None when the native encoder
@@ -117,9 +118,37 @@ impl MsgpackEncoder<'_> {
                 return Err(EncodeFailure::NotPlain);
             }
             self.message(value, class, depth)?;
+        } else if self.is_delta_snapshot(value) {
+            if self.plain_only {
+                return Err(EncodeFailure::NotPlain);
+            }
+            self.delta_snapshot(value, depth)?;
         } else {
             self.splice(value)?;
         }
+        Ok(())
+    }
+
+    /// Exactly `_DeltaSnapshot` (a subclass goes to the reference).
+    fn is_delta_snapshot(&self, value: &Bound<'_, PyAny>) -> bool {
+        self.known
+            .delta_snapshot
+            .as_ref()
+            .is_some_and(|class| value.get_type().is(class.bind(value.py())))
+    }
+
+    /// `Ext(7, _msgpack_enc(obj.value))`, as `_msgpack_default` writes it.
+    fn delta_snapshot(
+        &mut self,
+        snapshot: &Bound<'_, PyAny>,
+        depth: usize,
+    ) -> Result<(), EncodeFailure> {
+        let inner = snapshot.getattr(intern!(snapshot.py(), "value"))?;
+        let outer = mem::take(&mut self.out);
+        let built = self.value(&inner, depth + 1);
+        let payload = mem::replace(&mut self.out, outer);
+        built?;
+        msgpack::write_ext(&mut self.out, EXT_DELTA_SNAPSHOT, &payload)?;
         Ok(())
     }
 

@@ -32,6 +32,8 @@ use plan::Known;
 
 /// jsonplus's extension code for pydantic v2 models (`EXT_PYDANTIC_V2`).
 const EXT_PYDANTIC_V2: i8 = 5;
+/// jsonplus's extension code for `_DeltaSnapshot` (`EXT_DELTA_SNAPSHOT`).
+const EXT_DELTA_SNAPSHOT: i8 = 7;
 /// The method name jsonplus writes as the fourth element of a pydantic v2 ext value.
 const PYDANTIC_V2_METHOD: &str = "model_validate_json";
 /// Nesting beyond this goes to the reference, which applies its own limits
@@ -81,10 +83,11 @@ fn typed<'py>(tag: &Bound<'py, PyString>, data: &Bound<'py, PyAny>) -> PyResult<
 
 /// `JsonPlusSerializer.loads_typed(serde, data)`, for a checked `serde`.
 ///
-/// Messages of `SAFE_MSGPACK_TYPES` are rebuilt natively only when the
-/// serializer's ext hook is known to rebuild them as langgraph's default hook
-/// does: it is that hook, or `trusted_hook` says so (a hook of fast-langgraph's
-/// own that handles messages as langgraph does and guards everything else).
+/// Messages of `SAFE_MSGPACK_TYPES` (and `_DeltaSnapshot` values) are rebuilt
+/// natively only when the serializer's ext hook is known to rebuild them as
+/// langgraph's default hook does: it is that hook, or `trusted_hook` says so (a
+/// hook of fast-langgraph's own that handles those as langgraph does and
+/// guards everything else).
 /// Every other extension value goes to the serializer's hook.
 pub fn loads_typed<'py>(
     serde: &Bound<'py, PyAny>,

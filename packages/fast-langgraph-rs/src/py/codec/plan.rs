@@ -155,6 +155,12 @@ pub(super) struct Known {
     pub default_hook_code: Py<PyAny>,
     pub messages: Vec<MessageClass>,
     pub ai_shapes: Option<AiShapes>,
+    /// `types._DeltaSnapshot`, when jsonplus stores it as extension value
+    /// `EXT_DELTA_SNAPSHOT` (7): `_msgpack_default` writes
+    /// `Ext(7, _msgpack_enc(obj.value))` and the default hook reads it back as
+    /// `_DeltaSnapshot(unpackb(data, ext_hook=hook))`. None with a langgraph
+    /// that predates it: such values then take the reference path.
+    pub delta_snapshot: Option<Py<PyType>>,
 }
 
 /// The outcome of loading, kept for the process: the names checked do not change.
@@ -228,12 +234,14 @@ fn load(py: Python<'_>) -> Loaded {
         }
     }
     let ai_shapes = ai_shapes(py, &mut audit);
+    let delta_snapshot = jsonplus.as_ref().and_then(delta_snapshot_type);
     let known = match (msgpack_enc, safe_types, serializer) {
         (Some(msgpack_enc), Some(_), Some(default_hook_code)) => Some(Known {
             msgpack_enc: msgpack_enc.unbind(),
             default_hook_code: default_hook_code.unbind(),
             messages,
             ai_shapes,
+            delta_snapshot,
         }),
         _ => None,
     };
@@ -241,6 +249,21 @@ fn load(py: Python<'_>) -> Loaded {
         known,
         problems: audit.problems,
     }
+}
+
+/// jsonplus's `_DeltaSnapshot` when it has one stored under extension code 7
+/// (`EXT_DELTA_SNAPSHOT`). Optional: older langgraph releases have neither
+/// name, and their values then never hold one.
+fn delta_snapshot_type(jsonplus: &Bound<'_, PyModule>) -> Option<Py<PyType>> {
+    let code = jsonplus.getattr_opt("EXT_DELTA_SNAPSHOT").ok()??;
+    if !code
+        .extract::<i64>()
+        .is_ok_and(|code| code == i64::from(super::EXT_DELTA_SNAPSHOT))
+    {
+        return None;
+    }
+    let class = jsonplus.getattr_opt("_DeltaSnapshot").ok()??;
+    Some(class.cast_into::<PyType>().ok()?.unbind())
 }
 
 /// The instance attributes every call reads, on a fresh `JsonPlusSerializer()`;
