@@ -300,8 +300,10 @@ def test_cleanup_keeps_the_latest_by_default_and_sqlite_saver_still_works(
     capsys: pytest.CaptureFixture[str], sqlite_saver_db: str
 ) -> None:
     latest = {t: saver_ids(sqlite_saver_db, t)[0] for t in CONVERSATIONS}
-    assert run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "1d")["checkpoints"] == 0
-    result = run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "0s")
+    assert (
+        run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "1d", "-y")["checkpoints"] == 0
+    )
+    result = run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "0s", "--yes")
     assert result["checkpoints"] > 0
     assert {t: saver_ids(sqlite_saver_db, t) for t in CONVERSATIONS} == {
         t: [cid] for t, cid in latest.items()
@@ -321,7 +323,7 @@ def test_cleanup_no_keep_latest_deletes_whole_threads(
     capsys: pytest.CaptureFixture[str], our_db: str
 ) -> None:
     result = run_json(
-        capsys, "cleanup", our_db, "--older-than", "0s", "--no-keep-latest", "--vacuum"
+        capsys, "cleanup", our_db, "--older-than", "0s", "--no-keep-latest", "--vacuum", "--yes"
     )
     assert result["checkpoints"] == 2 * 3 + 3  # alice: 2 turns, bob: 1; 3 checkpoints a turn
     assert saver_ids(our_db, "alice") == saver_ids(our_db, "bob") == []
@@ -350,7 +352,7 @@ def test_a_dry_run_on_a_sqlite_saver_file_dates_checkpoints_by_their_ids_in_memo
     assert would["checkpoints"] == total - 2
     assert would_all["checkpoints"] == total
     # ...and the real cleanup (which migrates the file first) agrees.
-    done = run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "0s")
+    done = run_json(capsys, "cleanup", sqlite_saver_db, "--older-than", "0s", "--yes")
     assert (done["checkpoints"], done["writes"]) == (would["checkpoints"], would["writes"])
 
 
@@ -462,7 +464,7 @@ def _error_cases(tmp_path: Path, db: str) -> list[tuple[list[str], str]]:
         (["threads", str(tmp_path / "missing.db")], "no such database file"),
         (["stats", str(not_a_db)], "not a SQLite database"),
         (["stats", other_db], "not a checkpoint database"),
-        (["cleanup", other_db, "--older-than", "1d"], "not a checkpoint database"),
+        (["cleanup", other_db, "--older-than", "1d", "--yes"], "not a checkpoint database"),
         (["vacuum", str(tmp_path)], "not a file"),
         (["history", db, "nobody"], "unknown thread 'nobody'"),
         (["show", db, "nobody"], "unknown thread 'nobody'"),
@@ -619,7 +621,7 @@ def test_the_progress_library_is_a_declared_dependency() -> None:
 
 def test_commands_draw_no_progress_into_a_pipe(our_db: str) -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "fast_langgraph.cli", "cleanup", our_db, "--older-than", "0s"],
+        [sys.executable, "-m", "fast_langgraph.cli", "cleanup", our_db, "--older-than", "0s", "-y"],
         capture_output=True,
         text=True,
         check=False,
@@ -746,7 +748,9 @@ def test_ctrl_c_during_cleanup_reports_what_was_deleted_and_exits_130(
     _interrupt_at_first_batch(monkeypatch)
     handler = signal.getsignal(signal.SIGINT)
 
-    code, out, err = run(capsys, "cleanup", our_db, "--older-than", "0s", "--batch-size", "1")
+    code, out, err = run(
+        capsys, "cleanup", our_db, "--older-than", "0s", "--batch-size", "1", "--yes"
+    )
 
     assert (code, out) == (130, "")
     # One batch (alice's history, a thread at a time) went, and the report says so.
@@ -757,7 +761,7 @@ def test_ctrl_c_during_cleanup_reports_what_was_deleted_and_exits_130(
     )
     assert signal.getsignal(signal.SIGINT) is handler  # restored
     # Running it again finishes the job.
-    assert run_json(capsys, "cleanup", our_db, "--older-than", "0s")["checkpoints"] == 2
+    assert run_json(capsys, "cleanup", our_db, "--older-than", "0s", "--yes")["checkpoints"] == 2
     assert _counts(our_db) == {"alice": 1, "bob": 1}
 
 
@@ -767,7 +771,16 @@ def test_ctrl_c_during_cleanup_with_json_prints_the_partial_counts(
     writes = _history_writes(our_db, "alice")
     _interrupt_at_first_batch(monkeypatch)
     code, out, err = run(
-        capsys, "cleanup", our_db, "--older-than", "0s", "--batch-size", "1", "--json", "--vacuum"
+        capsys,
+        "cleanup",
+        our_db,
+        "--older-than",
+        "0s",
+        "--batch-size",
+        "1",
+        "--json",
+        "--vacuum",
+        "--yes",
     )
     assert code == 130
     data = json.loads(out)
@@ -835,7 +848,7 @@ def test_cleanup_in_batches_keeps_the_delta_ancestry_of_every_thread(
             for n in range(3):
                 graph.invoke({"log": [f"user {n}"]}, config)
             expected[thread_id] = graph.get_state(config).values
-    assert run(capsys, "cleanup", path, "--older-than", "0s", "--batch-size", "1")[0] == 0
+    assert run(capsys, "cleanup", path, "--older-than", "0s", "--batch-size", "1", "-y")[0] == 0
     with RustSQLiteCheckpointer(path) as saver:
         graph = builder.compile(checkpointer=saver)
         for thread_id, values in expected.items():

@@ -18,6 +18,9 @@ or thread. So each example uses its own file names and thread ids, which
 
 The examples run with this interpreter and the environment of the test run
 (`FAST_LANGGRAPH_IMPL` included), relative PYTHONPATH entries made absolute.
+An example that mentions `DATABASE_URL` (docs/postgres.md) also gets that variable:
+the URL of a database of the test server (the `postgres` fixture), one for the
+whole run; `$DATABASE_URL` in a console line is replaced by it.
 """
 
 from __future__ import annotations
@@ -122,8 +125,13 @@ def _collect() -> list[tuple[Block, Block | None]]:
 CASES: Final = _collect()
 
 
+# Variables some examples need (DATABASE_URL), set by the fixture that provides them.
+EXTRA_ENVIRONMENT: dict[str, str] = {}
+POSTGRES_VARIABLE: Final = "DATABASE_URL"
+
+
 def _environment() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {**os.environ, **EXTRA_ENVIRONMENT}
     entries = [e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
     env["PYTHONPATH"] = os.pathsep.join(str(Path(e).resolve()) for e in entries)
     return env
@@ -188,16 +196,35 @@ def test_examples_use_their_own_files_and_threads() -> None:
     assert [name for name, count in threads.items() if count > 1] == []
 
 
+@pytest.fixture(scope="module")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """DATABASE_URL for the examples that use PostgreSQL: a fresh database."""
+    server = request.getfixturevalue("postgres")
+    url = str(server.create_database("docs_examples"))
+    EXTRA_ENVIRONMENT[POSTGRES_VARIABLE] = url
+    yield url
+    EXTRA_ENVIRONMENT.pop(POSTGRES_VARIABLE, None)
+    server.drop_database("docs_examples")
+
+
 @pytest.mark.parametrize(("block", "setup"), CASES, ids=[block.id for block, _ in CASES])
-def test_example_runs(block: Block, setup: Block | None, shared_folder: SharedFolder) -> None:
+def test_example_runs(
+    block: Block, setup: Block | None, shared_folder: SharedFolder, request: pytest.FixtureRequest
+) -> None:
     if "no-run" in block.options:
         pytest.skip("fenced as no-run: cannot run in a test")
+    if any(POSTGRES_VARIABLE in b.code for b in (block, setup) if b is not None):
+        request.getfixturevalue("database_url")
     if block.language == "python":
         shared_folder.run_python(block)
         return
     if setup is not None and setup.id not in shared_folder.ran:
         shared_folder.run_python(setup)  # this case was selected on its own (-k)
     for args in _cli_commands(block):
+        args = [
+            arg.replace(f"${POSTGRES_VARIABLE}", _environment().get(POSTGRES_VARIABLE, ""))
+            for arg in args
+        ]
         _run(
             [sys.executable, "-c", CLI_RUNNER, *args],
             shared_folder.path,

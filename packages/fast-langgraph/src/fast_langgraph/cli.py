@@ -5,24 +5,29 @@
     fast-langgraph show DB THREAD [CHECKPOINT]     the state at a checkpoint
     fast-langgraph diff DB THREAD A B              what changed from checkpoint A to B
     fast-langgraph stats DB                        counts and sizes, largest threads
-    fast-langgraph cleanup DB --older-than 30d     delete old checkpoints
+    fast-langgraph cleanup DB --older-than 30d     delete old checkpoints (asks first; --yes)
     fast-langgraph vacuum DB                       give freed space back to the disk
     fast-langgraph backup DB TARGET                online copy of a live database
     fast-langgraph bench                           a quick benchmark against SqliteSaver
+    fast-langgraph migrate SRC DEST                copy to or from PostgreSQL (PostgresSaver)
 
 Every command takes --json for machine-readable output on stdout. Read commands
-open the database read-only and never write to it. Works on files written by
-langgraph's SqliteSaver too. Times carry their time zone (UTC). Errors are one
-line on stderr and exit code 1; Ctrl-C exits 130. Progress (rich) is drawn on
-stderr, only when it is a terminal.
+open the database read-only and never write to it (nor leave -wal/-shm files
+beside a file that had none). Works on files written by langgraph's SqliteSaver
+too. Times carry their time zone (UTC). Errors are one line on stderr and exit
+code 1 (2 for a malformed command line); with --json that line is one JSON
+object, {"error": message, "kind": ERROR_KINDS key}. Ctrl-C exits 130. Progress
+(rich) is drawn on stderr, only when it is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import enum
+import errno
 import json
 import logging
 import math
@@ -33,11 +38,13 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
+from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Final, TextIO
+from typing import Any, Final, NoReturn, TextIO
 from uuid import UUID
 
 from langchain_core.messages import BaseMessage
@@ -53,16 +60,45 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 
-from fast_langgraph import _bench
+from fast_langgraph import _atomic, _bench
 from fast_langgraph._version import __version__
 from fast_langgraph.saver import RustSQLiteCheckpointer
+from fast_langgraph_pure import storage
 from fast_langgraph_pure.engine import CLEANUP_BATCH_SIZE
 from fast_langgraph_pure.protocol import CleanupCounts
 from fast_langgraph_pure.storage import created_at_from_checkpoint_id
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
+
+# The `kind` of an error, as --json prints it: {"error": message, "kind": kind}.
+ERROR_KINDS: Final = {
+    "usage": "a malformed command line (exit 2)",
+    "bad_argument": "a value the command refuses (a bad duration, --batch-size 0, ...)",
+    "not_found": "the database file does not exist, or is not a file",
+    "not_a_database": "the file is not a SQLite database",
+    "not_a_checkpoint_database": "a SQLite database without checkpoint tables",
+    "cannot_open": "SQLite cannot open the file (permissions, read-only media, ...)",
+    "database": "any other SQLite error",
+    "unknown_thread": "no such thread in the database",
+    "unknown_checkpoint": "no such checkpoint (or not in that namespace)",
+    "target_exists": "the backup target exists and --force was not given",
+    "cannot_write": "the backup target cannot be written",
+    "busy": "another backup is writing the same target",
+    "confirmation_required": "cleanup would delete without --yes, and stdin is not a terminal",
+    "cancelled": "cleanup was not confirmed; nothing was deleted",
+    "interrupted": "Ctrl-C (exit 130)",
+    "internal": "an unexpected failure",
+    # migrate (fast_langgraph.migrate.ERROR_KINDS has its other kinds above):
+    "cannot_connect": "PostgreSQL cannot be reached, or refuses the user or database",
+    "target_differs": "the target holds some of the threads with rows the source has not",
+    "cannot_convert": "a checkpoint the serializer cannot read, or PostgreSQL cannot store",
+    "verification_failed": "the migrated copy does not read back the same",
+}
+# What a backup is written to before it is renamed to its target.
+BACKUP_PARTIAL_SUFFIX: Final = _atomic.PARTIAL_SUFFIX
 
 DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -75,7 +111,30 @@ INTERNAL_CHANNEL_PREFIXES: Final = ("__", "branch:")
 
 
 class CLIError(Exception):
-    """A failure explained to the user in one line (no traceback)."""
+    """A failure explained to the user in one line (no traceback); `kind` (a key
+    of ERROR_KINDS) names it for --json."""
+
+    def __init__(self, message: str, kind: str = "bad_argument") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class UsageError(Exception):
+    """argparse's complaint about the command line, raised instead of printed so
+    that --json can print it as JSON."""
+
+    def __init__(self, message: str, prog: str, usage: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.usage = usage
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, raising UsageError where it would print and exit (its
+    subcommand parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog, self.format_usage())
 
 
 # -- durations ---------------------------------------------------------------------
@@ -371,18 +430,57 @@ def _thread_view(thread: Mapping[str, Any]) -> dict[str, Any]:
 
 def _existing_file(path: str) -> str:
     if not os.path.exists(path):
-        raise CLIError(f"no such database file: {path}")
+        raise CLIError(f"no such database file: {path}", "not_found")
     if not os.path.isfile(path):
-        raise CLIError(f"not a file: {path}")
+        raise CLIError(f"not a file: {path}", "not_found")
     return path
 
 
-def open_read_only(path: str) -> RustSQLiteCheckpointer:
-    """The saver on `path` without any right to write to it."""
-    return RustSQLiteCheckpointer(_existing_file(path), read_only=True)
+_WAL_SUFFIXES: Final = ("-wal", "-shm")
 
 
-def open_writable(path: str) -> RustSQLiteCheckpointer:
+@contextlib.contextmanager
+def open_read_only(path: str) -> Iterator[RustSQLiteCheckpointer]:
+    """The saver on `path` without any right to write to it; afterwards the
+    -wal and -shm files are gone again if the file had none before."""
+    _existing_file(path)
+    had_wal_files = any(os.path.lexists(path + suffix) for suffix in _WAL_SUFFIXES)
+    try:
+        with RustSQLiteCheckpointer(path, read_only=True) as saver:
+            yield saver
+    finally:
+        if not had_wal_files:
+            _remove_wal_files(path)
+
+
+def _remove_wal_files(path: str) -> None:
+    """Have SQLite remove the -wal and -shm files that reading a WAL database
+    creates, which a read-only connection cannot remove when it closes.
+
+    The last connection to close a WAL database checkpoints it and deletes both;
+    with an empty WAL that checkpoint writes nothing (the file keeps its bytes
+    and its mtime). SQLite decides whether it is the last one, so a process
+    that opened the file meanwhile keeps its files. Skipped when the -wal holds
+    frames (someone wrote meanwhile: theirs to checkpoint) or a rollback journal
+    is beside the file; a file we cannot write keeps them (best effort)."""
+    if os.path.lexists(path + "-journal"):
+        return
+    if not any(os.path.lexists(path + suffix) for suffix in _WAL_SUFFIXES):
+        return
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.getsize(path + "-wal") > 0:
+            return
+    uri = Path(path).absolute().as_uri() + "?mode=rw"  # never creates the file
+    with contextlib.suppress(sqlite3.Error):
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            storage.configure_reader(conn)  # query_only: this connection never writes
+            storage.user_version(conn)  # a first read, which opens the WAL
+        finally:
+            conn.close()
+
+
+def open_writable(path: str) -> AbstractContextManager[RustSQLiteCheckpointer]:
     """The saver on an existing checkpoint database (never on another SQLite file,
     which opening writable would fill with our tables)."""
     with open_read_only(path) as probe:
@@ -417,11 +515,12 @@ def _get_checkpoint(
     if found is not None:
         return found
     if next(saver.list(_thread_config(thread_id, None), limit=1), None) is None:
-        raise CLIError(f"unknown thread {thread_id!r}")
+        raise CLIError(f"unknown thread {thread_id!r}", "unknown_thread")
     if checkpoint_id is None:
         raise CLIError(
             f"thread {thread_id!r} has no checkpoint in namespace {ns!r}; "
-            "`fast-langgraph history DB THREAD` lists its namespaces"
+            "`fast-langgraph history DB THREAD` lists its namespaces",
+            "unknown_checkpoint",
         )
     # The id may be in another namespace of the thread (a subgraph's): say which.
     elsewhere = next(saver.list(_thread_config(thread_id, None, checkpoint_id), limit=1), None)
@@ -429,9 +528,12 @@ def _get_checkpoint(
         other = str(elsewhere.config["configurable"].get("checkpoint_ns", ""))
         raise CLIError(
             f"checkpoint {checkpoint_id!r} of thread {thread_id!r} is in namespace "
-            f"{other!r}, not {ns!r}: pass --ns {shlex.quote(other)}"
+            f"{other!r}, not {ns!r}: pass --ns {shlex.quote(other)}",
+            "unknown_checkpoint",
         )
-    raise CLIError(f"unknown checkpoint {checkpoint_id!r} in thread {thread_id!r}")
+    raise CLIError(
+        f"unknown checkpoint {checkpoint_id!r} in thread {thread_id!r}", "unknown_checkpoint"
+    )
 
 
 def _checkpoint_header(found: CheckpointTuple) -> dict[str, Any]:
@@ -485,7 +587,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             entries.append(entry)
             progress.advance()
     if not entries:
-        raise CLIError(f"unknown thread {args.thread!r}")
+        raise CLIError(f"unknown thread {args.thread!r}", "unknown_thread")
     show_ns = any(e["checkpoint_ns"] for e in entries)
     headers = [
         "CHECKPOINT",
@@ -626,14 +728,49 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _confirm_cleanup(args: argparse.Namespace, older_than: timedelta) -> None:
+    """Before a cleanup deletes anything: count what it would delete, say so and
+    wait for a yes on the terminal. With no terminal to ask on, refuse: a
+    script says --yes."""
+    if not _is_terminal(sys.stdin):
+        raise CLIError(
+            "cleanup deletes checkpoints and asks first, but stdin is not a terminal: "
+            "pass --yes to delete without asking (or --dry-run to only count)",
+            "confirmation_required",
+        )
+    with open_read_only(args.db) as saver, Progress("counting", bar=True) as progress:
+        would = saver.cleanup(
+            older_than,
+            keep_latest=args.keep_latest,
+            dry_run=True,
+            batch_size=args.batch_size,
+            progress=lambda _counts, examined, expired: progress.update(examined, expired),
+        )
+    if would["checkpoints"] == 0 and would["writes"] == 0:
+        return  # nothing to lose: nothing to ask
+    kept = "each thread keeps its latest" if args.keep_latest else "whole threads included"
+    sys.stderr.write(
+        f"{args.db}: cleanup will delete {would['checkpoints']} checkpoints and "
+        f"{would['writes']} writes older than {args.older_than} ({kept}).\n"
+        "Delete them? [y/N] "
+    )
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CLIError("cancelled: nothing was deleted", "cancelled")
+
+
 def cmd_cleanup(args: argparse.Namespace) -> int:
     older_than = parse_duration(args.older_than)
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
     size_before = _file_size(_existing_file(args.db))
+    if not args.dry_run and not args.yes:
+        _confirm_cleanup(args, older_than)
     # A dry run reads only, so it never touches the file; on a file only
     # SqliteSaver wrote it dates the checkpoints from their ids, in memory.
-    opener = open_read_only if args.dry_run else open_writable
+    opener: Callable[[str], AbstractContextManager[RustSQLiteCheckpointer]] = (
+        open_read_only if args.dry_run else open_writable
+    )
     deleted: CleanupCounts = {"checkpoints": 0, "writes": 0}
     interrupted = False
     with (
@@ -676,7 +813,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             else f"deleted {deleted['checkpoints']} checkpoints and {deleted['writes']} writes "
             "before stopping; the file is consistent, run the command again to finish"
         )
-        print(f"fast-langgraph: interrupted: {done}", file=sys.stderr)
+        _print_error(args.json, f"interrupted: {done}", "interrupted", prefix="")
         return EXIT_INTERRUPTED
     verb = "would delete" if args.dry_run else "deleted"
     lines = [f"{verb} {deleted['checkpoints']} checkpoints and {deleted['writes']} writes"]
@@ -700,16 +837,8 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _claim_target(target: str) -> bool:
-    """Check that `target` can be written, before any work; True when this
-    created it (so a failed backup removes it again)."""
-    existed = os.path.lexists(target)
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise CLIError(f"cannot write the backup {target}: {exc.strerror or exc}") from None
-    os.close(fd)
-    return not existed
+def _cannot_write(target: str, cause: str) -> CLIError:
+    return CLIError(f"cannot write the backup {target}: {cause}", "cannot_write")
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -717,22 +846,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
     _existing_file(source)
     if os.path.lexists(target):
         if not args.force:
-            raise CLIError(f"{target} already exists (use --force to overwrite it)")
+            raise CLIError(
+                f"{target} already exists (use --force to overwrite it)", "target_exists"
+            )
+        if os.path.isdir(target):
+            raise _cannot_write(target, os.strerror(errno.EISDIR))
         if os.path.exists(target) and os.path.samefile(source, target):
             raise CLIError(f"{target} is the database itself: back up to another file")
     with open_read_only(source) as saver, Progress("backing up"):
         saver.stats(0)  # a clear error about the source before the target is touched
-        created = _claim_target(target)
         try:
-            saver.backup(target)
-        except BaseException as exc:
-            if created:
-                for leftover in (target, f"{target}-wal", f"{target}-shm", f"{target}-journal"):
-                    if os.path.lexists(leftover):
-                        os.remove(leftover)
-            if isinstance(exc, sqlite3.Error):
-                raise CLIError(f"cannot write the backup {target}: {exc}") from None
-            raise
+            saver.backup(target)  # whole or not at all (see fast_langgraph._atomic)
+        except _atomic.TargetBusyError as exc:
+            raise CLIError(str(exc), "busy") from None
+        except _atomic.TargetUnwritableError as exc:
+            raise _cannot_write(target, exc.cause) from None
+        except sqlite3.Error as exc:
+            raise _cannot_write(target, str(exc)) from None
     data = {"target": target, "bytes": _file_size(target)}
     _emit(args, data, [f"backed up {source} to {target} ({human_bytes(data['bytes'])})"])
     return EXIT_OK
@@ -759,7 +889,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fast-langgraph",
         description="Inspect and maintain a LangGraph SQLite checkpoint database "
         "(fast-langgraph or SqliteSaver files).",
@@ -834,6 +964,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep each thread's newest checkpoint however old (default: yes)",
     )
     sub.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    sub.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="delete without asking (needed when stdin is not a terminal)",
+    )
     sub.add_argument("--vacuum", action="store_true", help="vacuum afterwards")
     sub.add_argument(
         "--batch-size",
@@ -880,35 +1016,76 @@ def build_parser() -> argparse.ArgumentParser:
         help="this saver's durability (default normal, its default; SqliteSaver always "
         "runs at synchronous=FULL, so `full` compares at equal durability)",
     )
+
+    # In its own module, which imports the [postgres] extra only when it runs.
+    from fast_langgraph._migrate_cli import register_migrate
+
+    register_migrate(command)
     return parser
 
 
-def _explain(exc: sqlite3.Error, db: str | None) -> str:
+def _explain(exc: sqlite3.Error, db: str | None) -> tuple[str, str]:
+    """A SQLite error as (message naming the file, kind)."""
     message = str(exc)
     where = f"{db}: " if db else ""
     if "file is not a database" in message:
-        return f"{where}not a SQLite database"
+        return f"{where}not a SQLite database", "not_a_database"
     if "no such table" in message:
-        return f"{where}not a checkpoint database (it has no checkpoints table)"
+        return f"{where}not a checkpoint database (it has no checkpoints table)", (
+            "not_a_checkpoint_database"
+        )
+    if message.startswith("cannot open "):  # the engine's own: names the path, says why
+        return message, "cannot_open"
     if "unable to open database" in message:
-        return f"{where}cannot open the database ({message})"
-    return f"{where}database error: {message}"
+        return f"{where}cannot open the database ({message})", "cannot_open"
+    return f"{where}database error: {message}", "database"
+
+
+def _print_error(as_json: bool, message: str, kind: str, *, prefix: str = "error: ") -> None:
+    """One line on stderr: `fast-langgraph: error: MESSAGE`, or with --json one
+    JSON object, {"error": MESSAGE, "kind": KIND} (KIND a key of ERROR_KINDS)."""
+    if as_json:
+        line = json.dumps({"error": message, "kind": kind}, ensure_ascii=False)
+    else:
+        line = f"fast-langgraph: {prefix}{message}"
+    print(line, file=sys.stderr)
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """--json on the command line (before any `--`), known before parsing it, so
+    that even a malformed command line is reported as JSON."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (the console script exits with it)."""
     # Warnings from LangGraph (e.g. a type it refuses to decode) as one line each.
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(arguments)
+    try:
+        args = build_parser().parse_args(arguments)
+    except UsageError as exc:
+        if as_json:
+            _print_error(True, f"{exc.prog}: {exc}", "usage")
+        else:  # argparse's own output
+            sys.stderr.write(exc.usage)
+            print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     db = getattr(args, "db", None)
     try:
         return int(args.handler(args))
     except CLIError as exc:
-        print(f"fast-langgraph: error: {exc}", file=sys.stderr)
+        _print_error(as_json, str(exc), exc.kind)
     except sqlite3.Error as exc:
-        print(f"fast-langgraph: error: {_explain(exc, db)}", file=sys.stderr)
+        _print_error(as_json, *_explain(exc, db))
     except KeyboardInterrupt:
-        print("fast-langgraph: interrupted", file=sys.stderr)
+        _print_error(as_json, "interrupted", "interrupted", prefix="")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `fast-langgraph history DB T | head`: the reader left; not an error.
@@ -916,7 +1093,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # never a traceback: one line that says what failed
-        print(f"fast-langgraph: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _print_error(as_json, f"{type(exc).__name__}: {exc}", "internal")
     return EXIT_ERROR
 
 
