@@ -12,6 +12,10 @@
                                      gives rust, plain python; README's example runs
     nox -s bench                     the side-by-side benchmark, writes docs/benchmarks.md
     nox -s demo                      the demo
+    nox -s soak -- --minutes 30      the reliability soak (tests/reliability/soak.py): kill -9,
+                                     concurrency, disk full, decoder fuzzing, with the native
+                                     codec and compiled engine; prints its figures (default 10
+                                     minutes; not part of `make test`; disk full needs root)
 
 One storage engine (fast-langgraph-pure, on Python's sqlite3), compiled with mypyc or
 interpreted; one codec, native (fast-langgraph-rs) or Python. Both are nox axes (what
@@ -241,6 +245,16 @@ def bench_smoke(session: nox.Session) -> None:
     _install_ours(session, "rust", "compiled")
     session.install("-r", "benchmarks/requirements.txt")
     session.run("python", "-m", "benchmarks", "--smoke")
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The reliability suite at scale for `--minutes` (default 10), or the counts
+    given after `--`; prints its table and fails on any loss or corruption."""
+    session.install("-r", TEST_REQUIREMENTS)
+    _install_ours(session, "rust", "compiled")
+    args = session.posargs or ["--minutes", "10"]
+    session.run("python", "-m", "tests.reliability.soak", *args, env=_env("rust", "compiled"))
 
 
 @nox.session

@@ -79,6 +79,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"wrong implementation loaded: {reason}", returncode=3)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs a PostgreSQL server, so a platform without one can say so
+    with `-m "not postgres"` (the release workflow's macOS and Windows legs)."""
+    for item in items:
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
     """A real PostgreSQL server for the whole run (tests/pg_server.py): started on
