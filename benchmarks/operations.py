@@ -66,8 +66,12 @@ class OperationBench:
         loop: asyncio.AbstractEventLoop,
         is_async: bool,
         list_thread_length: int = LIST_THREAD_LENGTH,
+        checkpoint_version: int | None = None,
     ) -> None:
         self.calls = SaverCalls(saver, loop, is_async)
+        # The checkpoints' "v" when set (the PostgreSQL benchmark writes 4, as
+        # LangGraph's runtime does); else the states' own.
+        self.checkpoint_version = checkpoint_version
         self.saver = saver
         self.list_thread_length = list_thread_length
         self.rng = random.Random(7)
@@ -86,6 +90,8 @@ class OperationBench:
         for _ in range(count):
             self.step += 1
             checkpoint = state.checkpoint(self.saver.get_next_version, self.step)
+            if self.checkpoint_version is not None:
+                checkpoint["v"] = self.checkpoint_version
             thunks.append(self.calls.put(config, checkpoint, metadata(self.step)))
             config = _config(thread_id, checkpoint["id"])
         self.put_heads[thread_id] = config

@@ -833,6 +833,18 @@ def _comparison_section(view: View, saved: View) -> list[str]:
     return lines
 
 
+def _postgres_section(view: View) -> list[str]:
+    from benchmarks import postgres
+
+    return postgres.render_section(view.results)
+
+
+def _long_conversation_section(view: View) -> list[str]:
+    from benchmarks import long_conversation
+
+    return long_conversation.render_section(view.results)
+
+
 def render(results: dict[str, Any], saved: dict[str, Any] | None, out: str | None) -> str:
     """The markdown report; with `out`, also draws the chart beside it."""
     view = View(results)
@@ -841,6 +853,11 @@ def render(results: dict[str, Any], saved: dict[str, Any] | None, out: str | Non
         chart_path = os.path.splitext(out)[0] + ".png"
         if chart.draw(view, chart_path):
             chart_name = os.path.basename(chart_path)
+        from benchmarks import long_conversation
+
+        long_conversation.draw(
+            results, os.path.join(os.path.dirname(out), long_conversation.CHART_NAME)
+        )
     sections: list[Callable[[View], list[str]]] = [
         _equal_durability_section,
         _defaults_section,
@@ -848,9 +865,11 @@ def render(results: dict[str, Any], saved: dict[str, Any] | None, out: str | Non
         _operations_section,
         _floor_section,
         _e2e_section,
+        _long_conversation_section,
         _concurrency_section,
         _scale_section,
         _memory_section,
+        _postgres_section,
     ]
     lines = _header(view, chart_name)
     for section in sections:

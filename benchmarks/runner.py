@@ -527,8 +527,31 @@ class Run:
             }
         self.results["memory"] = table
 
+    def postgres(self) -> None:
+        """langgraph's PostgresSaver with and without our serializer, and the
+        migration from SQLite, on servers of its own (benchmarks/postgres.py)."""
+        from benchmarks import postgres
 
-PHASES: Final = ("operations", "floor", "e2e", "concurrency", "scale", "memory")
+        self.results["postgres"] = postgres.run_phase(self, self.plan.name)
+
+    def long_conversation(self) -> None:
+        """One 200-turn conversation with every saver, in one process of its own
+        (benchmarks/long_conversation.py)."""
+        from benchmarks import long_conversation
+
+        self.results["long_conversation"] = long_conversation.run_phase(self, self.plan.name)
+
+
+PHASES: Final = (
+    "operations",
+    "floor",
+    "e2e",
+    "long_conversation",
+    "concurrency",
+    "scale",
+    "memory",
+    "postgres",
+)
 
 
 def run(
@@ -561,6 +584,8 @@ def run(
             "concurrency": bench.concurrency,
             "scale": bench.scale,
             "memory": bench.memory,
+            "postgres": bench.postgres,
+            "long_conversation": bench.long_conversation,
         }
         for phase in phases:
             phase_started = time.perf_counter()

@@ -46,6 +46,7 @@ class Worker:
         self.floor: FloorBench | None = None
         self.rng = random.Random(11)
         self.runs = 0
+        self._postgres: Any = None
 
     def _path(self, label: str) -> str:
         self.runs += 1
@@ -178,7 +179,17 @@ class Worker:
         finally:
             _remove_database(path)
 
+    def postgres(self, what: str, **arguments: Any) -> Any:
+        """The PostgreSQL benchmark's requests (benchmarks/postgres_worker.py)."""
+        if self._postgres is None:
+            from benchmarks.postgres_worker import PostgresPart
+
+            self._postgres = PostgresPart(self.loop)
+        return self._postgres.handle(what, **arguments)
+
     def close(self) -> None:
+        if self._postgres is not None:
+            self._postgres.release()
         for bench in self.operation_benches.values():
             close_saver(bench.saver, self.loop)
         for calls in self.scale_savers.values():
@@ -197,6 +208,7 @@ class Worker:
             "concurrency": self.concurrent,
             "scale": self.scale_read,
             "memory": self.memory,
+            "postgres": self.postgres,
         }
         return handlers[action](**request)
 

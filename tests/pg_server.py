@@ -7,7 +7,10 @@ package, started in a temporary directory and stopped afterwards.
 The server refuses to run as root, so under root it runs as `nobody`; its data
 directory and socket live in one temporary directory that is removed on stop.
 It listens on 127.0.0.1 on a free port with `trust` authentication and on a
-Unix socket, and is tuned for tests, never for durability (fsync off).
+Unix socket, and is tuned for tests, never for durability (fsync off), unless
+made with `PostgresServer(durable=True)`: then it keeps PostgreSQL's own
+defaults (fsync, synchronous_commit and full_page_writes on: the WAL is flushed
+at every commit), as the benchmarks run it.
 
 `python tests/pg_server.py` starts one and prints its URL until Ctrl-C.
 """
@@ -64,7 +67,8 @@ def _free_port() -> int:
 class PostgresServer:
     """One throwaway PostgreSQL cluster; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
         self.bin = server_bin_dir()
         self.port = _free_port()
         self.user = "postgres"  # the cluster's superuser role (not an OS user)
@@ -108,17 +112,15 @@ class PostgresServer:
             "--locale=C",
             "--no-sync",
         )
-        options = " ".join(
-            [
-                f"-p {self.port}",
-                "-c listen_addresses=127.0.0.1",
-                f"-c unix_socket_directories={self.socket_dir}",
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-                "-c max_connections=100",
-            ]
-        )
+        settings = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.socket_dir}",
+            "-c max_connections=100",
+        ]
+        if not self.durable:
+            settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        options = " ".join(settings)
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",

@@ -24,8 +24,10 @@ SECTIONS = (
     "## Single operations",
     "## The floor",
     "## End to end",
+    "## Long conversation",
     "## Concurrency",
     "## Scale",
+    "## PostgreSQL",
 )
 BASELINES = ("SqliteSaver", "SqliteSaver (NORMAL)", "AsyncSqliteSaver", "InMemorySaver")
 OPERATIONS = (
@@ -138,3 +140,90 @@ def test_comparison_with_a_saved_run(smoke_run: tuple[Path, dict[str, Any]]) -> 
     # The same run compared with itself: every ratio is exactly 1.
     comparison = text.split("## Compared with a saved run", 1)[1]
     assert "| `SqliteSaver` | put | 1.00x |" in comparison
+
+
+def test_postgres_section_measures_every_contender(
+    smoke_run: tuple[Path, dict[str, Any]],
+) -> None:
+    """PostgresSaver alone, and given our serializer where the native codec loads,
+    on a real server; the migration against a replay."""
+    _, results = smoke_run
+    postgres = results["postgres"]
+    assert "skipped" not in postgres, postgres.get("skipped")
+    names = [contender["name"] for contender in postgres["contenders"]]
+    assert names[0] == "PostgresSaver"
+    if _our_implementation() == "rust":
+        assert "PostgresSaver + our serializer" in names
+        assert "PostgresSaver + our serializer + orjson JSONB" in names
+    for op in OPERATIONS:
+        assert sorted(postgres["operations"][op]["4KB"]) == sorted(names)
+    for workload in ("growing", "threads"):
+        assert postgres["e2e"]["workloads"][workload]["PostgresSaver"]["overhead_ms"] is not None
+    methods = next(iter(postgres["migration"]["servers"].values()))
+    replay = methods["replay: SqliteSaver → PostgresSaver, put and put_writes"]
+    assert replay["checkpoints"] == postgres["migration"]["source"]["checkpoints"]
+    if _our_implementation() == "rust":
+        migrated = methods["fast_langgraph.migrate.migrate"]
+        assert (migrated["checkpoints"], migrated["writes"]) == (
+            replay["checkpoints"],
+            replay["writes"],
+        )
+        assert (
+            postgres["scale_migration"]["migrate"]["checkpoints"]
+            == (postgres["scale_migration"]["checkpoints"])
+        )
+
+
+def test_the_postgres_section_replaces_only_itself() -> None:
+    """`python -m benchmarks.postgres` rewrites its own section of the report and
+    leaves every other one as it was."""
+    sys.path.insert(0, str(REPO_ROOT))
+    try:
+        from benchmarks.postgres import splice
+    finally:
+        sys.path.remove(str(REPO_ROOT))
+    report = "# Benchmarks\n\n## Scale\n\nrows\n\n## Memory\n\nmore rows\n\n"
+    added = splice(report, "## PostgreSQL\n\nfirst\n")
+    assert added == report + "## PostgreSQL\n\nfirst\n"
+    replaced = splice(added, "## PostgreSQL\n\nsecond\n")
+    assert replaced == report + "## PostgreSQL\n\nsecond\n"
+    compared = splice(report + "## Compared with a saved run\n\nx\n", "## PostgreSQL\n\nthird\n")
+    assert compared == report + "## PostgreSQL\n\nthird\n\n## Compared with a saved run\n\nx\n"
+    in_the_middle = "# B\n\n## PostgreSQL\n\nold\n\n## Compared with a saved run\n\nx\n"
+    assert splice(in_the_middle, "## PostgreSQL\n\nnew\n") == (
+        "# B\n\n## PostgreSQL\n\nnew\n\n## Compared with a saved run\n\nx\n"
+    )
+
+
+def test_long_conversation_measures_every_saver(smoke_run: tuple[Path, dict[str, Any]]) -> None:
+    out_dir, results = smoke_run
+    data = results["long_conversation"]
+    assert "error" not in data, data.get("error")
+    names = [contender["name"] for contender in data["contenders"]]
+    for name in ("SqliteSaver", "ours", "SqliteSaver + DeltaChannel", "ours + DeltaChannel"):
+        assert name in names
+        assert data["contenders"][names.index(name)]["durability"] == "WAL, synchronous=NORMAL"
+        assert data["file_bytes"][name] > 0
+    assert "no checkpointer" in names
+    for name in names:
+        assert len(data["per_turn_ms"][name]) == data["plan"]["turns"]
+    assert sorted(data["history"]["ms"]) == ["SqliteSaver + DeltaChannel", "ours + DeltaChannel"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        png = (out_dir / "long-conversation.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_long_conversation_section_replaces_only_itself() -> None:
+    sys.path.insert(0, str(REPO_ROOT))
+    try:
+        from benchmarks.long_conversation import splice
+    finally:
+        sys.path.remove(str(REPO_ROOT))
+    report = "# B\n\n## End to end\n\nrows\n\n## Scale\n\nmore\n"
+    added = splice(report, "## Long conversation\n\nfirst\n")
+    assert (
+        added
+        == "# B\n\n## End to end\n\nrows\n\n## Long conversation\n\nfirst\n\n## Scale\n\nmore\n"
+    )
+    assert splice(added, "## Long conversation\n\nsecond\n") == added.replace("first", "second")
+    assert splice("# B\n", "## Long conversation\n\nx\n") == "# B\n\n## Long conversation\n\nx\n"
