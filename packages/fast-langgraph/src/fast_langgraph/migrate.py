@@ -59,6 +59,7 @@ from langgraph.checkpoint.serde.types import TASKS, _DeltaSnapshot
 
 from fast_langgraph.saver import RustSQLiteCheckpointer
 from fast_langgraph.serde import JsonPlusSerializer
+from fast_langgraph_pure import storage
 from fast_langgraph_pure.storage import created_at_from_checkpoint_id
 
 try:
@@ -508,30 +509,6 @@ def _page_units(
 # -- SQLite -------------------------------------------------------------------------
 
 
-# The columns SqliteSaver has always had (task_path came later: optional).
-_SQLITE_COLUMNS: Final = {
-    "checkpoints": {
-        "thread_id",
-        "checkpoint_ns",
-        "checkpoint_id",
-        "parent_checkpoint_id",
-        "type",
-        "checkpoint",
-        "metadata",
-    },
-    "writes": {
-        "thread_id",
-        "checkpoint_ns",
-        "checkpoint_id",
-        "task_id",
-        "idx",
-        "channel",
-        "type",
-        "value",
-    },
-}
-
-
 class _SqliteFile:
     """A checkpoint file opened read-only; shared by the source and the target."""
 
@@ -575,7 +552,7 @@ class _SqliteFile:
         self.has_writes = "writes" in tables
         for table in ("checkpoints", "writes") if self.has_writes else ("checkpoints",):
             columns = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
-            missing = _SQLITE_COLUMNS[table] - columns
+            missing = storage.KNOWN_COLUMNS[table][0] - columns  # SqliteSaver's own
             if missing:
                 conn.close()
                 raise MigrationError(
