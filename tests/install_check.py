@@ -231,7 +231,8 @@ def suite_pins() -> list[str]:
     for line in SUITE_PINS.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if "==" in line and not line.startswith("-"):
-            pins.append(line)
+            # pip takes no extras in a constraint: psycopg[binary]==X constrains psycopg.
+            pins.append(re.sub(r"\[[^\]]*\]", "", line))
     return pins
 
 
@@ -241,7 +242,8 @@ def download_wheelhouse(dist: Dist) -> Path:
     for wheel in dist.wheels():
         for requirement in requires_dist(wheel):
             if distribution_name(requirement) not in OURS:
-                requirements.append(requirement)
+                # The extras' requirements too ([postgres]), without their marker.
+                requirements.append(re.sub(r";\s*extra\s*==.*$", "", requirement))
     requirements = sorted(set(requirements))
     step(f"pip download into {WHEELHOUSE.relative_to(ROOT)}: {', '.join(requirements)}")
     shutil.rmtree(WHEELHOUSE, ignore_errors=True)
