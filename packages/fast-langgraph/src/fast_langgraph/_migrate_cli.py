@@ -14,25 +14,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.progress import Progress as RichProgress
 
 from fast_langgraph.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     CLIError,
+    Progress,
     StopOnInterrupt,
-    _is_terminal,
     _print_error,
 )
 
@@ -43,49 +32,6 @@ HELP = (
     "copy checkpoints between a SQLite file and PostgreSQL (langgraph's PostgresSaver "
     "schema), either way: the side given as a postgresql:// URL decides the direction"
 )
-
-
-class MigrationProgress:
-    """A bar on stderr with checkpoints done/total and the rate, only when stderr
-    is a terminal; cleared at the end."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = _is_terminal(self.stream)
-        self._bar = RichProgress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("checkpoints  {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=Console(file=self.stream, force_terminal=self.enabled),
-            transient=True,
-            disable=not self.enabled,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        self._task = self._bar.add_task("migrating", total=None, rate="")
-
-    def __enter__(self) -> MigrationProgress:
-        self._bar.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._bar.stop()
-
-    def update(self, report: MigrationReport) -> None:
-        self._bar.update(
-            self._task,
-            completed=report.done_checkpoints,
-            total=report.checkpoints,
-            rate=f"{report.checkpoints_per_second:,.0f}/s",
-        )
 
 
 def register_migrate(command: Callable[[str, Any, str], argparse.ArgumentParser]) -> None:
@@ -159,11 +105,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         options["sample"] = args.sample
     if args.pickle_fallback:
         options["serde"] = JsonPlusSerializer(pickle_fallback=True)
-    with MigrationProgress() as progress, StopOnInterrupt() as stop:
+    with (
+        Progress("migrating checkpoints", bar=True, rate=True) as progress,
+        StopOnInterrupt() as stop,
+    ):
 
         def on_batch(report: MigrationReport) -> None:
             # Called after each committed batch: a stop here loses nothing.
-            progress.update(report)
+            progress.update(
+                report.done_checkpoints,
+                report.checkpoints,
+                f"{report.checkpoints_per_second:,.0f}/s",
+            )
             if stop.requested:
                 raise KeyboardInterrupt
 

@@ -278,7 +278,8 @@ class Progress:
 
     With a total (or `bar`, for a total `update` gives later) it draws a bar
     with done/total; otherwise a spinner with the elapsed time (and the count
-    so far, when `advance` is called). The line is cleared at the end.
+    so far, when `advance` is called); `rate` adds a column `update` fills
+    (e.g. "1,200/s"). The line is cleared at the end.
     """
 
     def __init__(
@@ -288,6 +289,7 @@ class Progress:
         stream: TextIO | None = None,
         unit: str = "",
         bar: bool = False,
+        rate: bool = False,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = _is_terminal(self.stream)
@@ -296,6 +298,8 @@ class Progress:
             columns += [BarColumn(), MofNCompleteColumn()]
         elif unit:
             columns.append(TextColumn(f"{{task.completed:.0f}} {unit}"))
+        if rate:
+            columns.append(TextColumn("{task.fields[rate]}"))
         columns.append(TimeElapsedColumn())
         self._bar = RichProgress(
             *columns,
@@ -305,7 +309,7 @@ class Progress:
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        self._task = self._bar.add_task(label, total=total)
+        self._task = self._bar.add_task(label, total=total, rate="")
 
     def __enter__(self) -> Progress:
         self._bar.start()
@@ -322,8 +326,8 @@ class Progress:
     def advance(self, count: int = 1) -> None:
         self._bar.advance(self._task, count)
 
-    def update(self, completed: int, total: int | None = None) -> None:
-        self._bar.update(self._task, completed=completed, total=total)
+    def update(self, completed: int, total: int | None = None, rate: str = "") -> None:
+        self._bar.update(self._task, completed=completed, total=total, rate=rate)
 
 
 class StopOnInterrupt:
