@@ -39,6 +39,7 @@ from benchmarks.contenders import BASELINE_WORKER, RUST_WORKER
 from benchmarks.graph import WORKLOADS
 from benchmarks.operations import OPERATIONS
 from benchmarks.postgres_worker import FLOOR_OPERATIONS
+from benchmarks.report import KEY_OPERATIONS, SHORT_TITLES
 from benchmarks.stats import milliseconds, summarize
 
 if TYPE_CHECKING:
@@ -114,15 +115,6 @@ OPERATION_TITLES: Final = {
     "get_tuple_by_id": "get_tuple (by checkpoint id)",
     "list_all": "list (all 100 checkpoints of a thread)",
     "list_limit_10": "list (limit=10)",
-}
-KEY_OPERATIONS: Final = ("put", "put_writes", "get_tuple_latest", "list_limit_10")
-SHORT: Final = {
-    "put": "put",
-    "put_writes": "put_writes",
-    "get_tuple_latest": "get_tuple",
-    "get_tuple_by_id": "get_tuple(id)",
-    "list_all": "list(all)",
-    "list_limit_10": "list(limit=10)",
 }
 
 
@@ -720,7 +712,7 @@ class Section:
             "than PostgresSaver's.",
             "",
         ]
-        header = ["contender", "server"] + [SHORT[op] for op in KEY_OPERATIONS]
+        header = ["contender", "server"] + [SHORT_TITLES[op] for op in KEY_OPERATIONS]
         header += ["e2e overhead, growing", "e2e overhead, threads"]
         rows = []
         for contender in self.contenders:
@@ -758,7 +750,7 @@ class Section:
                     found = self.ratio(op, size, server, mine, theirs)
                     rows.append(
                         [
-                            f"{SHORT[op]} at {size}, {server} server: `{mine}` ÷ `{theirs}`",
+                            f"{SHORT_TITLES[op]} at {size}, {server} server: `{mine}` ÷ `{theirs}`",
                             f"at least {goal:g}x",
                             "-" if found is None else f"{found:.2f}x",
                             _verdict(found, goal),
