@@ -3,6 +3,9 @@
     nox -s lint                      ruff, mypy --strict, stubtest, cargo fmt/clippy/test
     nox -s tests                     the suite for every combination of codec and engine
     nox -s "tests(rust, compiled)"   one combination
+    nox -s "tests(rust, compiled, compact)"
+                                     the suite again with every new file in compact
+                                     storage (FAST_LANGGRAPH_STORAGE=compact)
     nox -s versions                  the suite on the oldest and newest supported langgraph,
                                      langgraph-checkpoint, langchain-core and pydantic
     nox -s dist                      what a release uploads, into dist/: three sdists and the
@@ -46,16 +49,19 @@ TEST_REQUIREMENTS = "tests/requirements.txt"
 TEST_TOOLS = "tests/requirements-tools.txt"
 SUPPORTED_VERSIONS = "tests/supported-versions.txt"
 UPSTREAM_SQLITE_TESTS = "tests/upstream/run_sqlite_tests.py"
-# (codec, engine): what `make test` runs. A native codec with an interpreted engine
-# adds nothing the other three do not cover.
+# (codec, engine, storage): what `make test` runs. A native codec with an interpreted
+# engine adds nothing the other three do not cover. Compact storage runs with the
+# native codec (its cut is native) and with the Python one (the cut in Python).
 PRINT_VERSIONS = (
     "import importlib.metadata as m; print(', '.join(f'{n} {m.version(n)}' for n in "
     "('langgraph', 'langgraph-checkpoint', 'langchain-core', 'pydantic')))"
 )
 COMBINATIONS = [
-    nox.param("rust", "compiled", id="rust, compiled"),
-    nox.param("python", "compiled", id="python, compiled"),
-    nox.param("python", "interpreted", id="python, interpreted"),
+    nox.param("rust", "compiled", "default", id="rust, compiled"),
+    nox.param("python", "compiled", "default", id="python, compiled"),
+    nox.param("python", "interpreted", "default", id="python, interpreted"),
+    nox.param("rust", "compiled", "compact", id="rust, compiled, compact"),
+    nox.param("python", "interpreted", "compact", id="python, interpreted, compact"),
 ]
 
 
@@ -70,15 +76,17 @@ def _install_ours(session: nox.Session, codec: str, engine: str) -> None:
     session.install("--no-deps", "--reinstall", META)
 
 
-def _env(codec: str, engine: str) -> dict[str, str]:
+def _env(codec: str, engine: str, storage: str = "default") -> dict[str, str]:
     return {
         "FAST_LANGGRAPH_IMPL": codec,
         "FAST_LANGGRAPH_EXPECT_COMPILED": "1" if engine == "compiled" else "0",
+        # The layout of every file a saver creates without `storage=`.
+        "FAST_LANGGRAPH_STORAGE": storage,
     }
 
 
-def _run_suite(session: nox.Session, codec: str, engine: str) -> None:
-    env = _env(codec, engine)
+def _run_suite(session: nox.Session, codec: str, engine: str, storage: str = "default") -> None:
+    env = _env(codec, engine, storage)
     paths = ["tests"]
     if codec == "rust":
         paths.append(f"{RUST}/tests")  # the native codec's own tests
@@ -88,12 +96,13 @@ def _run_suite(session: nox.Session, codec: str, engine: str) -> None:
 
 
 @nox.session
-@nox.parametrize(("codec", "engine"), COMBINATIONS)
-def tests(session: nox.Session, codec: str, engine: str) -> None:
-    """The whole suite, official conformance included, for one codec and engine."""
+@nox.parametrize(("codec", "engine", "storage"), COMBINATIONS)
+def tests(session: nox.Session, codec: str, engine: str, storage: str) -> None:
+    """The whole suite, official conformance included, for one codec, engine and
+    storage layout."""
     session.install("-r", TEST_REQUIREMENTS)
     _install_ours(session, codec, engine)
-    _run_suite(session, codec, engine)
+    _run_suite(session, codec, engine, storage)
 
 
 @nox.session

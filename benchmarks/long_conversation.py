@@ -166,6 +166,12 @@ def _ours(path: str) -> Any:
     return RustSQLiteCheckpointer(path)  # WAL, synchronous=NORMAL: the defaults
 
 
+def _ours_compact(path: str) -> Any:
+    from fast_langgraph import RustSQLiteCheckpointer
+
+    return RustSQLiteCheckpointer(path, storage="compact")
+
+
 def _delta_unavailable() -> str | None:
     return NO_DELTA_CHANNEL
 
@@ -182,9 +188,18 @@ class Contender:
 
 
 SQLITESAVER: Final = "SqliteSaver"
+COMPACT: Final = "ours, compact storage"
+# What compact storage is measured against at the last turns (issue 12's targets):
+# (contender, how the ratio is read).
+COMPACT_REFERENCES: Final = (
+    (SQLITESAVER, "of SqliteSaver's"),
+    ("ours", "of our default layout's"),
+    ("SqliteSaver + DeltaChannel", "of SqliteSaver with DeltaChannel's"),
+)
 CONTENDERS: Final = (
     Contender(SQLITESAVER, False, _sqlite_saver),
     Contender("ours", False, _ours),
+    Contender(COMPACT, False, _ours_compact),
     Contender(
         "SqliteSaver + DeltaChannel", True, _sqlite_saver, _delta_unavailable, history="reference"
     ),
@@ -482,6 +497,7 @@ def render_section(results: dict[str, Any]) -> list[str]:
             ]
         )
     lines += _table(header, rows)
+    lines += _compact_ratios(data, last)
     for name, reason in data.get("skipped", {}).items():
         lines += [f"Not measured: {name}: {reason}", ""]
     history = data.get("history", {})
@@ -515,6 +531,26 @@ def render_section(results: dict[str, Any]) -> list[str]:
     if data.get("chart"):
         lines += [f"![ms per invoke against turn]({data['chart']})", ""]
     return lines
+
+
+def _compact_ratios(data: dict[str, Any], last: str) -> list[str]:
+    """Compact storage's ms per invoke at the last turns as a fraction of the
+    others' (it changes the file, not the graph, so it is compared with all)."""
+    buckets = data["buckets"]
+    if COMPACT not in buckets:
+        return []
+    mine = buckets[COMPACT][last]["median"]
+    parts = [
+        f"{mine / buckets[name][last]['median']:.2f}x {reading}"
+        for name, reading in COMPACT_REFERENCES
+        if name in buckets
+    ]
+    size = data["file_bytes"].get(COMPACT)
+    smaller = data["file_bytes"].get(SQLITESAVER)
+    lines = [f"Compact storage at turns {last}: " + ", ".join(parts) + " ms per invoke."]
+    if size and smaller:
+        lines[0] += f" Its file is {smaller / size:.0f}x smaller than SqliteSaver's."
+    return [*lines, ""]
 
 
 def draw(results: dict[str, Any], path: str) -> bool:

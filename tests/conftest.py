@@ -1,7 +1,8 @@
 """Shared fixtures, and the guard that the suite really runs the implementation asked for.
 
-nox sets FAST_LANGGRAPH_IMPL (the codec: rust or python) and
-FAST_LANGGRAPH_EXPECT_COMPILED (the engine: 1 compiled, 0 interpreted). When they
+nox sets FAST_LANGGRAPH_IMPL (the codec: rust or python),
+FAST_LANGGRAPH_EXPECT_COMPILED (the engine: 1 compiled, 0 interpreted) and
+FAST_LANGGRAPH_STORAGE (the layout of new files: default or compact). When they
 are set and what was loaded differs, the session fails before any test runs: a suite that
 silently tested the wrong engine would prove nothing.
 
@@ -32,6 +33,8 @@ from langgraph.types import Send, interrupt
 
 import fast_langgraph
 from fast_langgraph import RustSQLiteCheckpointer
+from fast_langgraph.saver import STORAGE_ENV
+from fast_langgraph_pure.compact import STORAGE_MODES
 
 
 def implementation_mismatch(
@@ -64,8 +67,24 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"fast-langgraph codec: {fast_langgraph.__impl__}, engine: {engine} "
         f"(fast_langgraph {fast_langgraph.__version__} from {module})",
         f"FAST_LANGGRAPH_IMPL={os.environ.get('FAST_LANGGRAPH_IMPL', '')!r} "
-        f"FAST_LANGGRAPH_EXPECT_COMPILED={os.environ.get('FAST_LANGGRAPH_EXPECT_COMPILED', '')!r}",
+        f"FAST_LANGGRAPH_EXPECT_COMPILED={os.environ.get('FAST_LANGGRAPH_EXPECT_COMPILED', '')!r} "
+        f"FAST_LANGGRAPH_STORAGE={os.environ.get(STORAGE_ENV, '')!r} (new files: {storage_mode()})",
     ]
+
+
+def storage_mode() -> str:
+    """The layout savers give new files in this run: "compact" in the nox
+    sessions of compact storage, else "default"."""
+    return os.environ.get(STORAGE_ENV) or "default"
+
+
+@pytest.fixture
+def default_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test about SqliteSaver's file layout itself (SqliteSaver reading
+    what we wrote, the tables' bytes): new files get that layout in every
+    session, compact ones included. Compact files have their own such tests in
+    test_compact.py."""
+    monkeypatch.delenv(STORAGE_ENV, raising=False)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -77,6 +96,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     )
     if reason is not None:
         pytest.exit(f"wrong implementation loaded: {reason}", returncode=3)
+    if storage_mode() not in STORAGE_MODES:
+        pytest.exit(f"{STORAGE_ENV}={storage_mode()!r} is not one of {STORAGE_MODES}", returncode=3)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

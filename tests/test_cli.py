@@ -356,6 +356,7 @@ def test_a_dry_run_on_a_sqlite_saver_file_dates_checkpoints_by_their_ids_in_memo
     assert (done["checkpoints"], done["writes"]) == (would["checkpoints"], would["writes"])
 
 
+@pytest.mark.usefixtures("default_layout")
 def test_vacuum_reports_the_sizes(capsys: pytest.CaptureFixture[str], our_db: str) -> None:
     with RustSQLiteCheckpointer(our_db) as saver:
         config: Any = {"configurable": {"thread_id": "big"}}

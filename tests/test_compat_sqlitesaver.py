@@ -139,6 +139,7 @@ def test_we_read_and_continue_what_sqlitesaver_wrote(
         assert_reads_the_same(theirs, ours)
 
 
+@pytest.mark.usefixtures("default_layout")
 @pytest.mark.parametrize("writer_opener", [our_saver, our_drop_in_on_a_connection])
 def test_sqlitesaver_reads_and_continues_what_we_wrote(
     graphs: type[GraphBuilders], db_path: Path, writer_opener: SaverOpener

@@ -14,6 +14,7 @@ import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 import fast_langgraph
+from fast_langgraph.saver import STORAGE_ENV
 
 DEMO: Final = Path(__file__).resolve().parent.parent / "demo" / "demo.py"
 TIMED_SAVERS: Final = (
@@ -28,6 +29,8 @@ TIMED_SAVERS: Final = (
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     demo_dir = tmp_path_factory.mktemp("demo")
     env = dict(os.environ, DEMO_QUICK="1", DEMO_DIR=str(demo_dir))
+    # What a user runs: new files in the default layout, whatever the session's.
+    env.pop(STORAGE_ENV, None)
     # The demo starts child processes from its own directory: make paths absolute.
     entries = [e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
     env["PYTHONPATH"] = os.pathsep.join(str(Path(e).resolve()) for e in entries)

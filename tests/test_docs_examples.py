@@ -39,6 +39,8 @@ from typing import Final
 
 import pytest
 
+from fast_langgraph.saver import STORAGE_ENV
+
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 DOC_FILES: Final = [*sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "README.md"]
 EXAMPLE_TIMEOUT_SECONDS: Final = 120
@@ -132,6 +134,9 @@ POSTGRES_VARIABLE: Final = "DATABASE_URL"
 
 def _environment() -> dict[str, str]:
     env = {**os.environ, **EXTRA_ENVIRONMENT}
+    # What a reader gets: new files in the default layout, whatever the session's
+    # (docs/compact.md asks for compact storage itself).
+    env.pop(STORAGE_ENV, None)
     entries = [e for e in env.get("PYTHONPATH", "").split(os.pathsep) if e]
     env["PYTHONPATH"] = os.pathsep.join(str(Path(e).resolve()) for e in entries)
     return env

@@ -495,30 +495,15 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for n in range(10):
             for text in ("hello " * 50, "tell me more " * 50, "thanks " * 50):
                 chat.invoke({"messages": [human(text)]}, thread(f"talk-{n}"))
-    conn = sqlite3.connect(path)
-    with conn:
-        originals = [r[0] for r in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")]
+        originals = sorted(_threads(saver))
         for copy in range(1, 40):
             for tid in originals:
-                for table, columns in (
-                    (
-                        "checkpoints",
-                        "checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, "
-                        "metadata, created_at",
-                    ),
-                    (
-                        "writes",
-                        "checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, "
-                        "value",
-                    ),
-                ):
-                    conn.execute(
-                        f"INSERT INTO {table} (thread_id, {columns}) "
-                        f"SELECT ?, {columns} FROM {table} WHERE thread_id = ?",
-                        (f"{tid}-copy-{copy}", tid),
-                    )
-    conn.close()
+                saver.copy_thread(tid, f"{tid}-copy-{copy}")
     return path
+
+
+def _threads(saver: RustSQLiteCheckpointer) -> set[str]:
+    return {t.config["configurable"]["thread_id"] for t in saver.list(None)}
 
 
 def _source_count(path: Path) -> int:

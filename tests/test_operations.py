@@ -337,6 +337,7 @@ def test_cleanup_with_vacuum_shrinks_the_database(db: str) -> None:
         assert saver.db_size() < before / 4
 
 
+@pytest.mark.usefixtures("default_layout")
 def test_stats_counts_threads_checkpoints_writes_and_bytes(db: str) -> None:
     with RustSQLiteCheckpointer(db) as saver:
         put_chain(saver, "large", 4, payload="x" * 5_000)

@@ -162,6 +162,7 @@ def test_channel_values_and_writes_come_back_as_the_serde_gives_them(
     assert_same_values(listed.checkpoint["channel_values"][name], expected)
 
 
+@pytest.mark.usefixtures("default_layout")
 def test_stored_blobs_decode_with_the_serde(
     file_saver: RustSQLiteCheckpointer, db_path: Path
 ) -> None:
@@ -212,6 +213,7 @@ def test_metadata_is_sqlitesavers_json(file_saver: RustSQLiteCheckpointer, db_pa
     assert found is not None and found.metadata == json.loads(expected)
 
 
+@pytest.mark.usefixtures("default_layout")
 def test_sqlitesaver_and_we_store_the_same_blobs(
     file_saver: RustSQLiteCheckpointer, db_path: Path, tmp_path: Path
 ) -> None:
@@ -307,6 +309,7 @@ def test_pickle_fallback_serializer(db_path: Path) -> None:
     assert tags == ["pickle", "msgpack"]
 
 
+@pytest.mark.usefixtures("default_layout")
 def test_strict_serializer_does_not_construct_unlisted_types(db_path: Path) -> None:
     values = {
         "note": Note("n", 1.0),

@@ -12,6 +12,7 @@ COMPILED_MODULES = [
     "src/fast_langgraph_pure/storage.py",
     "src/fast_langgraph_pure/engine.py",
     "src/fast_langgraph_pure/codec.py",
+    "src/fast_langgraph_pure/compact.py",
 ]
 
 if os.environ.get("FAST_LANGGRAPH_MYPYC") == "1":

@@ -17,6 +17,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from fast_langgraph import RustSQLiteCheckpointer
+from fast_langgraph_pure import compact, storage
 
 from .payload import Acks, verify_threads
 
@@ -39,15 +40,22 @@ class ChildFailed(Exception):
 
 class Child:
     """`python _child.py ARGS`, with the parent's interpreter and environment;
-    `prefix` runs it under another command (e.g. `unshare -m`)."""
+    `prefix` runs it under another command (e.g. `unshare -m`); `env` adds to
+    the environment."""
 
-    def __init__(self, args: Sequence[str], cwd: Path, prefix: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        prefix: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.stderr_path = cwd / f"child-{time.monotonic_ns()}.stderr"
         self._stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, str(CHILD), *args],
             cwd=cwd,
-            env=child_env(),
+            env={**child_env(), **(env or {})},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -201,6 +209,8 @@ def verify(db: Path, acks: Acks, theirs: Acks | None = None) -> tuple[set[str], 
         problems += ours
     except Exception as exc:  # a read that fails is a finding, not a crash of the suite
         problems.append(f"fast-langgraph: reading {db.name} raised {type(exc).__name__}: {exc}")
+    if _is_compact(db):
+        return found, problems + compact_problems(db)
     try:
         conn = sqlite3.connect(db, check_same_thread=False)
         try:
@@ -211,6 +221,39 @@ def verify(db: Path, acks: Acks, theirs: Acks | None = None) -> tuple[set[str], 
     except Exception as exc:
         problems.append(f"SqliteSaver: reading {db.name} raised {type(exc).__name__}: {exc}")
     return found, problems
+
+
+def _is_compact(db: Path) -> bool:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return storage.is_compact(conn)
+    finally:
+        conn.close()
+
+
+def compact_problems(db: Path) -> list[str]:
+    """A compact file (the suite's compact sessions): every chunk a checkpoint
+    refers to is there, and SqliteSaver refuses the file rather than misread it."""
+    problems: list[str] = []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        stored = set(conn.execute(f"SELECT thread_id, seq FROM {storage.CHUNKS_TABLE}"))
+        rows = conn.execute(
+            "SELECT thread_id, checkpoint FROM checkpoints WHERE type = ?", (compact.COMPACT_TYPE,)
+        ).fetchall()
+        missing = {(t, seq) for t, blob in rows for seq in compact.referenced(blob)} - stored
+        if missing:
+            problems.append(f"{db.name}: chunks referred to but missing: {sorted(missing)[:5]}")
+        if rows:
+            try:
+                SqliteSaver(conn).get_tuple({"configurable": {"thread_id": rows[0][0]}})
+                problems.append(f"{db.name}: SqliteSaver read a compact checkpoint")
+            except NotImplementedError as exc:
+                if "compact storage" not in str(exc):
+                    problems.append(f"{db.name}: SqliteSaver refused it unclearly: {exc}")
+    finally:
+        conn.close()
+    return problems
 
 
 def remove_db(db: Path) -> None:

@@ -471,7 +471,10 @@ def concurrent_writers(
     out = Outcome(f"{processes} processes x {threads} threads{mixed}, with readers")
     db = work / "concurrency.db"
     remove_db(db)
-    RustSQLiteCheckpointer(str(db)).close()  # created (and migrated) before the race
+    # SqliteSaver's writers need its layout (a compact file is one it refuses),
+    # whatever the suite's FAST_LANGGRAPH_STORAGE gives new files.
+    layout = {"FAST_LANGGRAPH_STORAGE": "default"} if sqlitesaver_processes else {}
+    RustSQLiteCheckpointer(str(db), storage="default" if layout else None).close()
     writers: list[tuple[str, Child]] = []  # and the readers, started last
     for n in range(processes):
         kind = "sqlitesaver" if n < sqlitesaver_processes else "fast"
@@ -480,10 +483,10 @@ def concurrent_writers(
         args = ["puts", str(db), str(acks_file), "--prefix", f"{kind}{n}"]
         args += ["--threads", str(threads), "--saver", kind, "--seconds", str(seconds)]
         args += ["--durability", rng.choice(("normal", "full"))]
-        writers.append((kind, Child(args, work)))
+        writers.append((kind, Child(args, work, env=layout)))
     for kind in ("fast", "sqlitesaver") if sqlitesaver_processes else ("fast",):
         args = ["reader", str(db), "--seconds", str(seconds), "--saver", kind]
-        writers.append((f"{kind} reader", Child(args, work)))
+        writers.append((f"{kind} reader", Child(args, work, env=layout)))
     theirs_lock_errors = 0
     for kind, child in writers:
         try:

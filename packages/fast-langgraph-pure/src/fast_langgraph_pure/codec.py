@@ -13,6 +13,8 @@ from typing import Any, final
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from fast_langgraph_pure import compact
+
 
 @final
 class PythonCodec:
@@ -36,3 +38,6 @@ class PythonCodec:
 
     def loads_metadata(self, data: Any) -> Any:
         return json.loads(data)
+
+    def split_checkpoint(self, data: bytes) -> tuple[bytes, list[tuple[int, list[bytes]]]] | None:
+        return compact.split(data)

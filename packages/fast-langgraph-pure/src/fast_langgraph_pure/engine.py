@@ -35,7 +35,7 @@ from typing import Any, Final, TypeVar, final
 
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
 
-from fast_langgraph_pure import _fork, _interrupt, storage
+from fast_langgraph_pure import _fork, _interrupt, compact, storage
 from fast_langgraph_pure.protocol import (
     CleanupCounts,
     Codec,
@@ -54,6 +54,9 @@ _CheckpointRow = tuple[str, str, str, "str | None", Any, Any, Any]
 # A writes row as selected by Queries.select_writes:
 # (task_id, channel, type, value, task_path, idx).
 _WriteRow = tuple[str, str, Any, Any, str, int]
+# A checkpoints row as stored: (thread_id, checkpoint_ns, checkpoint_id,
+# parent_checkpoint_id, type, checkpoint, metadata, created_at).
+StoredRow = tuple[str, str, str, "str | None", Any, Any, Any, "str | None"]
 
 T = TypeVar("T")
 
@@ -81,6 +84,7 @@ class Engine:
     """One database file (or ":memory:", or a caller's connection)."""
 
     __slots__ = (
+        "_chunks",
         "_closed",
         "_conn",
         "_durability",
@@ -104,6 +108,8 @@ class Engine:
         *,
         durability: str | None = None,
         read_only: bool = False,
+        storage_mode: str | None = None,
+        new_file_mode: str = "default",
         _adopt: sqlite3.Connection | None = None,
     ) -> None:
         """Open `path` (":memory:" for a private in-memory database).
@@ -111,6 +117,9 @@ class Engine:
         durability: "normal" (the default for a path: WAL, synchronous=NORMAL)
         or "full" (synchronous=FULL). For a caller's connection (`_adopt`)
         None leaves its pragmas as they are.
+        storage_mode: "default" (SqliteSaver's layout) or "compact" (see the
+        compact module) to insist on one, None for the file's own;
+        new_file_mode: the layout of a file without checkpoints yet.
         """
         # `_adopt` is `from_connection`'s way in (mypyc classes have no __new__).
         if durability is not None and durability not in storage.DURABILITY_SYNCHRONOUS:
@@ -136,7 +145,11 @@ class Engine:
             if durability is not None:
                 sync = storage.DURABILITY_SYNCHRONOUS[durability]
                 _adopt.execute(f"PRAGMA synchronous = {sync}")
+            compact.check_layout(_adopt, storage_mode, new_file_mode)
             self._queries = _set_up_callers_connection(_adopt)
+            is_compact = compact.set_up(
+                _adopt, storage_mode, new_files=new_file_mode, writable=True
+            )
         elif read_only:
             _check_path(path, read_only=True)
             _fork.check_usable(path)
@@ -150,6 +163,9 @@ class Engine:
             first = self._open_reader() if self._pooled else _connect(path)
             try:
                 self._queries = _queries_for(first)
+                is_compact = compact.set_up(
+                    first, storage_mode, new_files=new_file_mode, writable=False
+                )
             except BaseException:
                 first.close()
                 raise
@@ -168,11 +184,15 @@ class Engine:
                 # Before the first change (the switch to WAL): another
                 # application's file is refused as it is.
                 storage.check_tables(conn, writing=True)
+                compact.check_layout(conn, storage_mode, new_file_mode)
                 storage.configure_writer(conn, durability or "normal")
                 _migrate_if_behind(conn)
                 # Statements fitting the columns really there (a current file
                 # that someone altered by hand stays readable).
                 queries = _queries_for(conn)
+                is_compact = compact.set_up(
+                    conn, storage_mode, new_files=new_file_mode, writable=True
+                )
             except BaseException:
                 conn.close()
                 raise
@@ -181,6 +201,10 @@ class Engine:
             self._pooled = not _in_memory(path)
             self._queries = queries
             self._fork.opened(conn)
+        # What the writer knows of stored chunks; None: not a compact file.
+        self._chunks: compact.ChunkStore | None = (
+            compact.ChunkStore(remembers=self._owns_conn or self._pooled) if is_compact else None
+        )
         self._fork.register("" if _in_memory(self._path) else self._path)
 
     @classmethod
@@ -189,6 +213,8 @@ class Engine:
         conn: sqlite3.Connection,
         *,
         durability: str | None = None,
+        storage_mode: str | None = None,
+        new_file_mode: str = "default",
     ) -> Engine:
         """Drive a connection the caller opened (and keeps owning: `close`
         leaves it open). Everything goes through it, behind one lock.
@@ -198,11 +224,22 @@ class Engine:
         The schema is created or migrated here unless `user_version` says it is
         current; a read-only connection is read as it is.
         """
-        return cls("", durability=durability, _adopt=conn)
+        return cls(
+            "",
+            durability=durability,
+            storage_mode=storage_mode,
+            new_file_mode=new_file_mode,
+            _adopt=conn,
+        )
 
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def storage_mode(self) -> str:
+        """The file's layout: "default" (SqliteSaver's) or "compact"."""
+        return "default" if self._chunks is None else "compact"
 
     @property
     def lock(self) -> threading.Lock:
@@ -449,6 +486,7 @@ class Engine:
     ) -> Row | None:
         """The checkpoint with that id, or the latest (greatest id) when None."""
         select_writes = self._queries.select_writes
+        chunks = self._chunks
 
         def read(conn: sqlite3.Connection) -> tuple[_CheckpointRow, list[_WriteRow]] | None:
             if checkpoint_id is None:
@@ -460,6 +498,8 @@ class Engine:
             row: _CheckpointRow | None = cursor.fetchone()
             if row is None:
                 return None
+            if chunks is not None and row[4] == compact.COMPACT_TYPE:
+                row = chunks.expand_rows(conn, [row], 0, 4)[0]
             writes: list[_WriteRow] = conn.execute(
                 select_writes, (row[0], row[1], row[2])
             ).fetchall()
@@ -505,6 +545,7 @@ class Engine:
             params.extend(after)
         params.append(limit)
         select_page_writes = self._queries.select_page_writes
+        chunks = self._chunks
 
         def read(
             conn: sqlite3.Connection,
@@ -512,6 +553,8 @@ class Engine:
             rows: list[_CheckpointRow] = conn.execute(sql, params).fetchall()
             if not rows:
                 return rows, []
+            if chunks is not None:
+                rows = chunks.expand_rows(conn, rows, 0, 4)
             keys = json.dumps([[r[0], r[1], r[2]] for r in rows])
             return rows, conn.execute(select_page_writes, (keys,)).fetchall()
 
@@ -535,8 +578,20 @@ class Engine:
         metadata: Mapping[str, Any],
         codec: Codec,
     ) -> None:
-        """INSERT OR REPLACE the row, created_at set to now (UTC)."""
+        """INSERT OR REPLACE the row, created_at set to now (UTC). In a compact
+        file the channel values go to chunks (see the compact module)."""
         type_, blob = codec.dumps_typed(checkpoint)
+        chunks = self._chunks
+        if chunks is not None and type_ == "msgpack":
+            parts = codec.split_checkpoint(blob)
+            if parts is not None:
+                self._put_compact(
+                    chunks,
+                    (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id),
+                    parts,
+                    codec.dumps_metadata(metadata),
+                )
+                return
         params = (
             thread_id,
             checkpoint_ns,
@@ -547,6 +602,21 @@ class Engine:
             codec.dumps_metadata(metadata),
         )
         self._write_statement(storage.INSERT_CHECKPOINT, params)
+
+    def _put_compact(
+        self,
+        chunks: compact.ChunkStore,
+        key: tuple[str, str, str, str | None],
+        parts: tuple[bytes, list[compact.Cut]],
+        metadata: bytes,
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> tuple[int, dict[int, bytes]]:
+            blob, generation, stored = chunks.store(conn, key[0], "msgpack", parts)
+            conn.execute(storage.INSERT_CHECKPOINT, (*key, compact.COMPACT_TYPE, blob, metadata))
+            return generation, stored
+
+        generation, stored = self._write(write)
+        chunks.remember(generation, key[0], stored)  # committed (see ChunkStore)
 
     def put_writes(
         self,
@@ -601,9 +671,13 @@ class Engine:
         self._write(lambda conn: conn.executemany(sql, rows))
 
     def delete_thread(self, thread_id: str) -> None:
+        is_compact = self._chunks is not None
+
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
             conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
+            if is_compact:
+                compact.delete_thread_chunks(conn, thread_id)
 
         self._write(write)
 
@@ -614,12 +688,16 @@ class Engine:
         if not run_ids:
             return
         wanted = json.dumps([str(run_id) for run_id in run_ids])
+        is_compact = self._chunks is not None
 
         def write(conn: sqlite3.Connection) -> None:
             candidates: list[Key] = conn.execute(
                 storage.SELECT_RUN_CHECKPOINTS, (wanted,)
             ).fetchall()
-            _delete_checkpoints(conn, deletable(conn, candidates, codec))
+            doomed = deletable(conn, candidates, codec)
+            _delete_checkpoints(conn, doomed)
+            if is_compact:
+                compact.sweep(conn, sorted({key[0] for key in doomed}))
 
         self._write(write)
 
@@ -627,9 +705,13 @@ class Engine:
         """Copy every checkpoint and write (all namespaces, parents intact).
         Rows already on the target with the same key are replaced."""
 
+        is_compact = self._chunks is not None
+
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(storage.COPY_THREAD_CHECKPOINTS, (target_thread_id, source_thread_id))
             conn.execute(storage.COPY_THREAD_WRITES, (target_thread_id, source_thread_id))
+            if is_compact:
+                compact.copy_thread_chunks(conn, source_thread_id, target_thread_id)
 
         self._write(write)
 
@@ -638,6 +720,7 @@ class Engine:
         and the delta ancestry it needs; otherwise delete the threads."""
         if not thread_ids:
             return
+        is_compact = self._chunks is not None
 
         def write(conn: sqlite3.Connection) -> None:
             for thread_id in thread_ids:
@@ -646,9 +729,13 @@ class Engine:
                         storage.SELECT_NON_LATEST_OF_THREAD, (thread_id,)
                     ).fetchall()
                     _delete_checkpoints(conn, deletable(conn, candidates, codec))
+                    if is_compact:
+                        compact.sweep(conn, [thread_id])
                 else:
                     conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
                     conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
+                    if is_compact:
+                        compact.delete_thread_chunks(conn, thread_id)
 
         self._write(write)
 
@@ -671,6 +758,7 @@ class Engine:
         chain_by_channel: dict[str, list[str]] = {ch: [] for ch in wanted}
         seeds: dict[str, Any] = {}
         select_ancestor_writes = self._queries.select_ancestor_writes
+        chunks = self._chunks
 
         def read(conn: sqlite3.Connection) -> list[tuple[str, str, str, int, Any, Any, str]]:
             target = checkpoint_id
@@ -688,6 +776,8 @@ class Engine:
                     if cid in walked:  # a parent loop made by re-put ids
                         break
                     walked.add(cid)
+                    if chunks is not None:
+                        type_, blob = chunks.expand(conn, thread_id, type_, blob)
                     for ch in seeking:
                         chain_by_channel[ch].append(cid)
                     values = codec.loads_typed((type_, blob)).get("channel_values") or {}
@@ -754,6 +844,7 @@ class Engine:
         """
         queries = self._queries
         undated = not queries.has_created_at
+        is_compact = self._chunks is not None
         select_namespaces = queries.select_expired_namespaces(keep_latest)
         select_expired = queries.select_expired_in_namespace(keep_latest)
 
@@ -787,6 +878,8 @@ class Engine:
                     if not dry_run:
                         _delete_checkpoints(conn, doomed)
                     checkpoints += len(doomed)
+                if is_compact and not dry_run:
+                    compact.sweep(conn, sorted({thread_id for thread_id, _ns, _n in batch}))
                 return checkpoints, writes
 
             return work
@@ -809,6 +902,9 @@ class Engine:
                     "writes": counts["writes"],
                 }
                 progress(so_far, examined, expired)
+        if is_compact and not dry_run:
+            # Chunks left by re-put checkpoints or deletes made by hand go too.
+            self._write(compact.sweep)
         return counts
 
     def expired_threads(self, created_before: str, keep_latest: bool) -> list[str]:
@@ -836,6 +932,7 @@ class Engine:
         everything but each namespace's newest checkpoint and the delta
         ancestry it needs. The check and the delete see the same data, so a
         thread written to since it was listed is left whole."""
+        is_compact = self._chunks is not None
 
         def write(conn: sqlite3.Connection) -> tuple[int, int]:
             expired = conn.execute(storage.THREAD_IS_EXPIRED, (created_before, thread_id))
@@ -847,6 +944,8 @@ class Engine:
                 counted = (int(checkpoints.fetchone()[0]), int(writes.fetchone()[0]))
                 conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
                 conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
+                if is_compact:
+                    compact.delete_thread_chunks(conn, thread_id)
                 return counted
             candidates: list[Key] = conn.execute(
                 storage.SELECT_NON_LATEST_OF_THREAD, (thread_id,)
@@ -858,6 +957,8 @@ class Engine:
                     conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0]
                 )
             _delete_checkpoints(conn, doomed)
+            if is_compact:
+                compact.sweep(conn, [thread_id])
             return len(doomed), doomed_writes
 
         checkpoints, writes = self._write(write)
@@ -865,16 +966,21 @@ class Engine:
 
     def stats(self, top: int) -> Stats:
         """Counts and sizes from indexes and blob lengths, never decoding blobs.
-        `top` < 0 lists every thread."""
+        `top` < 0 lists every thread. A compact file's chunks count in `bytes`."""
         queries = self._queries
+        is_compact = self._chunks is not None
 
         def read(
             conn: sqlite3.Connection,
         ) -> tuple[
             tuple[int, int, int, int], list[tuple[str, int, int, int, str | None, str | None]]
         ]:
-            totals = conn.execute(queries.select_totals).fetchone()
-            largest = conn.execute(queries.select_largest_threads, (top,)).fetchall()
+            if is_compact:
+                totals = conn.execute(queries.select_totals_compact).fetchone()
+                largest = conn.execute(queries.select_largest_threads_compact, (top,)).fetchall()
+            else:
+                totals = conn.execute(queries.select_totals).fetchone()
+                largest = conn.execute(queries.select_largest_threads, (top,)).fetchall()
             return totals, largest
 
         totals, largest = self._read(read, short=False)
@@ -915,6 +1021,8 @@ class Engine:
             self._after_fork()
         if self._read_only:
             raise sqlite3.OperationalError(_READ_ONLY_MESSAGE)
+        if self._chunks is not None:
+            self._write(compact.sweep)
         with self._lock:
             conn = self._open_connection()
             conn.execute("VACUUM")
@@ -943,6 +1051,83 @@ class Engine:
         else:
             with self._lock:
                 copy(self._open_connection())
+
+    # -- rows as stored (fast-langgraph convert) ----------------------------------
+
+    def stored_rows(self, after: Key | None, limit: int) -> list[StoredRow]:
+        """Up to `limit` checkpoint rows after the key `after` (None: from the
+        first), in key order, as the serializer wrote them (compact rows
+        spliced back), with created_at."""
+        sql = storage.select_stored_rows(
+            has_created_at=self._queries.has_created_at, first=after is None
+        )
+        params = (*(after or ()), limit)
+        undated = not self._queries.has_created_at
+        chunks = self._chunks
+
+        def read(conn: sqlite3.Connection) -> list[StoredRow]:
+            if undated:
+                storage.register_created_at_from_id(conn)
+            rows: list[StoredRow] = conn.execute(sql, params).fetchall()
+            if chunks is not None:
+                rows = chunks.expand_rows(conn, rows, 0, 4)
+            return rows
+
+        return self._read(read, short=False)
+
+    def stored_writes(self, after: tuple[str, str, str, str, int] | None, limit: int) -> list[Any]:
+        """Up to `limit` writes rows after `after` (thread_id, checkpoint_ns,
+        checkpoint_id, task_id, idx; None: from the first), in that order,
+        columns as storage.INSERT_WRITE_IGNORE takes them."""
+        sql = storage.select_stored_writes(
+            has_task_path=self._queries.has_task_path, first=after is None
+        )
+        params = (*(after or ()), limit)
+        return self._read(lambda conn: conn.execute(sql, params).fetchall(), short=False)
+
+    def add_stored_rows(
+        self,
+        rows: Sequence[StoredRow],
+        writes: Sequence[Any],
+        split: Callable[[bytes], tuple[bytes, list[compact.Cut]] | None],
+    ) -> None:
+        """Insert rows as `stored_rows` and `stored_writes` give them, in one
+        transaction; in a compact file, "msgpack" checkpoints are cut with
+        `split`. Meant for a new file only this engine writes (a converted
+        copy): what it stores is remembered before the commit."""
+        chunks = self._chunks
+
+        def write(conn: sqlite3.Connection) -> None:
+            for row in rows:
+                thread_id, checkpoint_ns, checkpoint_id, parent_id, type_, blob = row[:6]
+                parts = split(blob) if chunks is not None and type_ == "msgpack" else None
+                if chunks is not None and parts is not None:
+                    blob, generation, stored = chunks.store(conn, thread_id, type_, parts)
+                    chunks.remember(generation, thread_id, stored)
+                    type_ = compact.COMPACT_TYPE
+                conn.execute(
+                    storage.INSERT_STORED_ROW,
+                    (thread_id, checkpoint_ns, checkpoint_id, parent_id, type_, blob, *row[6:]),
+                )
+            conn.executemany(storage.INSERT_WRITE_IGNORE, writes)
+
+        try:
+            self._write(write)
+        except BaseException:
+            if chunks is not None:
+                chunks.forget()
+            raise
+
+    def counts_by_thread(self) -> dict[str, tuple[int, int]]:
+        """thread_id -> (checkpoints, writes)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+            return {
+                str(thread_id): (int(checkpoints), int(writes))
+                for thread_id, checkpoints, writes in conn.execute(storage.COUNT_BY_THREAD)
+            }
+
+        return self._read(read, short=False)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -1266,6 +1451,7 @@ def _needed_ancestors(
             type_, blob = conn.execute(
                 storage.SELECT_CHECKPOINT_BLOB, (thread_id, checkpoint_ns, cid)
             ).fetchone()
+            type_, blob = compact.expand(conn, thread_id, type_, blob)
             values = codec.loads_typed((type_, blob)).get("channel_values") or {}
             stored_channels[cid] = set(values)
             _interrupt.check()  # one decode per step of the walk: Ctrl-C stops it

@@ -50,6 +50,12 @@ class Codec(Protocol):
 
     def loads_metadata(self, data: Any) -> Any: ...
 
+    # `compact.split` (the native codec does it natively): a serialized
+    # checkpoint's channel values cut out of its "msgpack" bytes.
+    def split_checkpoint(
+        self, data: bytes
+    ) -> tuple[bytes, list[tuple[int, list[bytes]]]] | None: ...
+
 
 class CleanupCounts(TypedDict):
     checkpoints: int

@@ -254,7 +254,8 @@ class ForeignSchemaError(sqlite3.DatabaseError):
     another application's data, which opening must not alter."""
 
 
-def _where(conn: sqlite3.Connection) -> str:
+def describe(conn: sqlite3.Connection) -> str:
+    """The file behind `conn`, for error messages."""
     path = main_file(conn)
     return repr(path) if path else "the in-memory database"
 
@@ -287,7 +288,7 @@ def check_tables(conn: sqlite3.Connection, *, writing: bool = False) -> None:
             f"(or rename that application's {table!r} table)"
         )
         raise ForeignSchemaError(
-            f"cannot use {_where(conn)}: its {table!r} table is not a LangGraph checkpoint "
+            f"cannot use {describe(conn)}: its {table!r} table is not a LangGraph checkpoint "
             f"table ({'; '.join(problems)}); {hint}. Nothing in the file was changed."
         )
     if writing:
@@ -297,7 +298,7 @@ def check_tables(conn: sqlite3.Connection, *, writing: bool = False) -> None:
 def _refuse_newer(conn: sqlite3.Connection, version: int) -> None:
     if version > SCHEMA_VERSION:
         raise sqlite3.OperationalError(
-            f"cannot use {_where(conn)}: its schema version (PRAGMA user_version) "
+            f"cannot use {describe(conn)}: its schema version (PRAGMA user_version) "
             f"{version} is newer than this fast-langgraph supports ({SCHEMA_VERSION}): "
             "upgrade fast-langgraph (or, if another application made this file, open "
             "another file for checkpoints)"
@@ -522,6 +523,141 @@ SELECT_ANCESTORS: Final = (
     "ON c.thread_id = ?1 AND c.checkpoint_ns = ?2 AND c.checkpoint_id = a.checkpoint_id"
 )
 
+# -- compact storage (see the compact module) -----------------------------------
+#
+# A compact file has two more tables: the chunks, numbered per thread and found
+# again by digest, and one row whose generation a sweep bumps. The second
+# table's presence marks the file compact. SqliteSaver never looks at either.
+
+CHUNKS_TABLE: Final = "fast_langgraph_chunks"
+COMPACT_MARK_TABLE: Final = "fast_langgraph_compact"
+COMPACT_DDL: Final = (
+    f"""CREATE TABLE IF NOT EXISTS {CHUNKS_TABLE} (
+    thread_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (thread_id, seq)
+) WITHOUT ROWID""",
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {CHUNKS_TABLE}_digest ON {CHUNKS_TABLE} (thread_id, digest)",
+    f"CREATE TABLE IF NOT EXISTS {COMPACT_MARK_TABLE} (generation INTEGER NOT NULL)",
+    f"INSERT INTO {COMPACT_MARK_TABLE} (generation) "
+    f"SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {COMPACT_MARK_TABLE})",
+)
+SELECT_CHUNK_GENERATION: Final = f"SELECT generation FROM {COMPACT_MARK_TABLE}"
+BUMP_CHUNK_GENERATION: Final = f"UPDATE {COMPACT_MARK_TABLE} SET generation = generation + 1"
+SELECT_CHUNK_RANGE: Final = (
+    f"SELECT seq, value FROM {CHUNKS_TABLE} WHERE thread_id = ? AND seq BETWEEN ? AND ?"
+)
+SELECT_THREAD_CHUNKS: Final = f"SELECT seq, value FROM {CHUNKS_TABLE} WHERE thread_id = ?"
+SELECT_THREAD_CHUNK_SEQS: Final = f"SELECT seq FROM {CHUNKS_TABLE} WHERE thread_id = ?"
+SELECT_THREAD_CHUNK_DIGESTS: Final = f"SELECT digest, seq FROM {CHUNKS_TABLE} WHERE thread_id = ?"
+SELECT_THREAD_CHUNK_ROWS: Final = (
+    f"SELECT seq, digest, value FROM {CHUNKS_TABLE} WHERE thread_id = ? ORDER BY seq"
+)
+SELECT_NEXT_CHUNK: Final = (
+    f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {CHUNKS_TABLE} WHERE thread_id = ?"
+)
+SELECT_CHUNK_BY_DIGEST: Final = f"SELECT seq FROM {CHUNKS_TABLE} WHERE thread_id = ? AND digest = ?"
+INSERT_CHUNK: Final = (
+    f"INSERT OR IGNORE INTO {CHUNKS_TABLE} (thread_id, seq, digest, value) VALUES (?, ?, ?, ?)"
+)
+SELECT_CHUNK_THREADS: Final = f"SELECT DISTINCT thread_id FROM {CHUNKS_TABLE}"
+DELETE_CHUNK: Final = f"DELETE FROM {CHUNKS_TABLE} WHERE thread_id = ? AND seq = ?"
+DELETE_THREAD_CHUNKS: Final = f"DELETE FROM {CHUNKS_TABLE} WHERE thread_id = ?"
+SELECT_THREAD_COMPACT_BLOBS: Final = (
+    "SELECT checkpoint FROM checkpoints WHERE thread_id = ? AND type = ?"
+)
+SELECT_THREAD_COMPACT_ROWS: Final = (
+    "SELECT checkpoint_ns, checkpoint_id, checkpoint FROM checkpoints "
+    "WHERE thread_id = ? AND type = ?"
+)
+UPDATE_CHECKPOINT_BLOB: Final = (
+    "UPDATE checkpoints SET checkpoint = ? "
+    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+SELECT_CHUNK_BYTES_BY_THREAD: Final = (
+    f"SELECT thread_id, SUM(LENGTH(value)) FROM {CHUNKS_TABLE} GROUP BY thread_id"
+)
+
+
+# -- rows as stored, for `fast-langgraph convert` --------------------------------
+# Keyset pages in primary-key order; created_at travels with its row (a file
+# without the column, opened read-only, dates rows from their ids).
+
+STORED_ROW_COLUMNS: Final = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
+)
+
+
+def select_stored_rows(*, has_created_at: bool, first: bool) -> str:
+    """Parameters: the last key of the previous page (none for the `first`), the limit."""
+    created = "created_at" if has_created_at else f"{CREATED_AT_FROM_ID_FUNCTION}(checkpoint_id)"
+    after = "" if first else "WHERE (thread_id, checkpoint_ns, checkpoint_id) > (?, ?, ?) "
+    return (
+        f"SELECT {STORED_ROW_COLUMNS}, {created} FROM checkpoints {after}"
+        "ORDER BY thread_id, checkpoint_ns, checkpoint_id LIMIT ?"
+    )
+
+
+INSERT_STORED_ROW: Final = (
+    f"INSERT INTO checkpoints ({STORED_ROW_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def select_stored_writes(*, has_task_path: bool, first: bool) -> str:
+    """Parameters: the last key of the previous page (none for the `first`), the limit."""
+    task_path = "task_path" if has_task_path else "''"
+    after = (
+        ""
+        if first
+        else "WHERE (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) > (?, ?, ?, ?, ?) "
+    )
+    return (
+        f"SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, {task_path}, idx, channel, "
+        f"type, value FROM writes {after}"
+        "ORDER BY thread_id, checkpoint_ns, checkpoint_id, task_id, idx LIMIT ?"
+    )
+
+
+COUNT_BY_THREAD: Final = (
+    "SELECT thread_id, SUM(c), SUM(w) FROM ("
+    "SELECT thread_id, COUNT(*) AS c, 0 AS w FROM checkpoints GROUP BY thread_id "
+    "UNION ALL SELECT thread_id, 0, COUNT(*) FROM writes GROUP BY thread_id) "
+    "GROUP BY thread_id"
+)
+
+
+def is_compact(conn: sqlite3.Connection) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (COMPACT_MARK_TABLE,)
+        ).fetchone()
+    )
+
+
+def has_checkpoints(conn: sqlite3.Connection) -> bool:
+    if not table_columns(conn, "checkpoints"):
+        return False
+    return conn.execute("SELECT 1 FROM checkpoints LIMIT 1").fetchone() is not None
+
+
+def make_compact(conn: sqlite3.Connection) -> None:
+    """Add the compact tables (one transaction; a no-op on a compact file)."""
+    in_transaction = conn.in_transaction
+    if not in_transaction:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in COMPACT_DDL:
+            conn.execute(statement)
+        if not in_transaction:
+            conn.execute("COMMIT")
+    except BaseException:
+        if not in_transaction and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 PAGE_COUNT: Final = "PRAGMA page_count"
 PAGE_SIZE: Final = "PRAGMA page_size"
 
@@ -540,8 +676,10 @@ class Queries:
         "has_task_path",
         "select_ancestor_writes",
         "select_largest_threads",
+        "select_largest_threads_compact",
         "select_page_writes",
         "select_totals",
+        "select_totals_compact",
         "select_writes",
     )
 
@@ -577,7 +715,12 @@ class Queries:
             "AND checkpoint_id IN (SELECT value FROM json_each(?)) "
             "AND channel IN (SELECT value FROM json_each(?))"
         )
-        # One row per thread, from blob lengths only (never decoded).
+        # One row per thread, from blob lengths only (never decoded); in a
+        # compact file its chunks count too.
+        chunk_bytes = (
+            f"UNION ALL SELECT thread_id, 0, 0, SUM(length(value)), NULL, NULL "
+            f"FROM {CHUNKS_TABLE} GROUP BY thread_id "
+        )
         per_thread = (
             "SELECT thread_id, SUM(checkpoints) AS checkpoints, "
             "SUM(writes) AS writes, SUM(bytes) AS bytes, "
@@ -590,20 +733,26 @@ class Queries:
             "FROM checkpoints GROUP BY thread_id "
             "UNION ALL "
             "SELECT thread_id, 0, COUNT(*), SUM(COALESCE(length(value), 0)), "
-            "NULL, NULL FROM writes GROUP BY thread_id"
-            ") GROUP BY thread_id"
+            "NULL, NULL FROM writes GROUP BY thread_id "
+            "{chunks}) GROUP BY thread_id"
         )
+        per_thread_compact = per_thread.format(chunks=chunk_bytes)
+        per_thread = per_thread.format(chunks="")
         # (thread_id, checkpoints, writes, bytes, latest_checkpoint_id,
         # latest_created_at) of the LIMIT ? largest threads.
         self.select_largest_threads: Final = (
             f"{per_thread} ORDER BY bytes DESC, thread_id ASC LIMIT ?"
         )
-        # (threads, checkpoints, writes, bytes) over the whole file.
-        self.select_totals: Final = (
-            "SELECT COUNT(*), COALESCE(SUM(checkpoints), 0), "
-            "COALESCE(SUM(writes), 0), COALESCE(SUM(bytes), 0) "
-            f"FROM ({per_thread})"
+        self.select_largest_threads_compact: Final = (
+            f"{per_thread_compact} ORDER BY bytes DESC, thread_id ASC LIMIT ?"
         )
+        # (threads, checkpoints, writes, bytes) over the whole file.
+        totals = (
+            "SELECT COUNT(*), COALESCE(SUM(checkpoints), 0), "
+            "COALESCE(SUM(writes), 0), COALESCE(SUM(bytes), 0) FROM ({per_thread})"
+        )
+        self.select_totals: Final = totals.format(per_thread=per_thread)
+        self.select_totals_compact: Final = totals.format(per_thread=per_thread_compact)
 
     def select_expired(self, keep_latest: bool) -> str:
         """Keys of the checkpoints created before `?`, sparing each namespace's

@@ -4,6 +4,7 @@
 mod codec;
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -106,5 +107,35 @@ impl Codec {
 
     fn loads_metadata<'py>(&self, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         codec::loads_metadata(data)
+    }
+
+    /// `fast_langgraph_pure.compact.split`, natively: (skeleton, [(offset in
+    /// the skeleton, [piece, ...]), ...]), or None when nothing is cut.
+    #[allow(clippy::type_complexity)]
+    fn split_checkpoint<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+    ) -> Option<(Bound<'py, PyBytes>, Vec<(usize, Vec<Bound<'py, PyBytes>>)>)> {
+        let cuts = crate::codec::split::channel_value_cuts(data);
+        if cuts.is_empty() {
+            return None;
+        }
+        let mut skeleton =
+            Vec::with_capacity(data.len() - cuts.iter().map(|c| c.end - c.start).sum::<usize>());
+        let mut kept = 0;
+        let mut placed = Vec::with_capacity(cuts.len());
+        for cut in &cuts {
+            skeleton.extend_from_slice(&data[kept..cut.start]);
+            let pieces = cut
+                .pieces
+                .iter()
+                .map(|&(start, end)| PyBytes::new(py, &data[start..end]))
+                .collect();
+            placed.push((skeleton.len(), pieces));
+            kept = cut.end;
+        }
+        skeleton.extend_from_slice(&data[kept..]);
+        Some((PyBytes::new(py, &skeleton), placed))
     }
 }

@@ -8,6 +8,7 @@
     fast-langgraph cleanup DB --older-than 30d     delete old checkpoints (asks first; --yes)
     fast-langgraph vacuum DB                       give freed space back to the disk
     fast-langgraph backup DB TARGET                online copy of a live database
+    fast-langgraph convert DB DEST --to compact    the other storage layout (or sqlitesaver)
     fast-langgraph bench                           a quick benchmark against SqliteSaver
     fast-langgraph migrate SRC DEST                copy to or from PostgreSQL (PostgresSaver)
 
@@ -84,7 +85,7 @@ ERROR_KINDS: Final = {
     "database": "any other SQLite error",
     "unknown_thread": "no such thread in the database",
     "unknown_checkpoint": "no such checkpoint (or not in that namespace)",
-    "target_exists": "the backup target exists and --force was not given",
+    "target_exists": "the backup or convert target exists and --force was not given",
     "cannot_write": "the backup target cannot be written",
     "busy": "another backup is writing the same target",
     "confirmation_required": "cleanup would delete without --yes, and stdin is not a terminal",
@@ -872,6 +873,37 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from fast_langgraph.convert import ConvertError, convert
+
+    source, target = args.db, args.target
+    _existing_file(source)
+    if os.path.isdir(target):
+        raise _cannot_write(target, os.strerror(errno.EISDIR))
+    with Progress("converting", bar=True) as progress:
+        try:
+            data = convert(
+                source,
+                target,
+                args.to,
+                force=args.force,
+                progress=lambda done, total: progress.update(done, total),
+            )
+        except ConvertError as exc:
+            raise CLIError(str(exc), exc.kind) from None
+        except _atomic.TargetBusyError as exc:
+            raise CLIError(str(exc), "busy") from None
+        except _atomic.TargetUnwritableError as exc:
+            raise _cannot_write(target, exc.cause) from None
+    summary = (
+        f"converted {source} to {target} ({args.to}): {data['threads']} threads, "
+        f"{data['checkpoints']} checkpoints, {data['writes']} writes, verified; "
+        f"{human_bytes(data['source_bytes'])} -> {human_bytes(data['target_bytes'])}"
+    )
+    _emit(args, data, [summary])
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.iterations < 1:
         raise CLIError(f"--iterations must be at least 1, got {args.iterations}")
@@ -991,6 +1023,18 @@ def build_parser() -> argparse.ArgumentParser:
     database(sub)
     sub.add_argument("target", metavar="TARGET", help="the copy to write")
     sub.add_argument("--force", action="store_true", help="overwrite TARGET if it exists")
+
+    sub = command(
+        "convert",
+        cmd_convert,
+        "copy a checkpoint file into a new one in the other storage layout: compact "
+        "(each distinct message stored once) or sqlitesaver (what langgraph's SqliteSaver "
+        "reads), verified row by row",
+    )
+    database(sub)
+    sub.add_argument("target", metavar="DEST", help="the new file to write")
+    sub.add_argument("--to", required=True, choices=("compact", "sqlitesaver"))
+    sub.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
 
     sub = command(
         "bench",

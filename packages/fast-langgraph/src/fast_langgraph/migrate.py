@@ -59,7 +59,7 @@ from langgraph.checkpoint.serde.types import TASKS, _DeltaSnapshot
 
 from fast_langgraph.saver import RustSQLiteCheckpointer
 from fast_langgraph.serde import JsonPlusSerializer
-from fast_langgraph_pure import storage
+from fast_langgraph_pure import compact, storage
 from fast_langgraph_pure.storage import created_at_from_checkpoint_id
 
 try:
@@ -665,6 +665,7 @@ class _SqliteSource(_SqliteFile):
 
     def __init__(self, path: str, serde: SerializerProtocol | None, fallback: SerializerProtocol):
         super().__init__(path, path)
+        self.chunk_store: compact.ChunkStore | None = None
         self.raw = _moves_as_bytes(serde)
         self.serde = serde if serde is not None else fallback
         self.warnings: list[str] = []
@@ -675,6 +676,9 @@ class _SqliteSource(_SqliteFile):
         self.conn = self._open_read_only()
         # One read transaction: every query of the run sees one snapshot.
         self.conn.execute("BEGIN")
+        # A compact file's checkpoints are spliced back from their chunks
+        # (fast_langgraph_pure.compact), each chunk read once per run.
+        self.chunk_store = compact.ChunkStore() if storage.is_compact(self.conn) else None
 
     def units(
         self, thread_ids: Sequence[str], plans: Mapping[str, _Plan], counts: Any = None
@@ -698,6 +702,13 @@ class _SqliteSource(_SqliteFile):
                 "ORDER BY checkpoint_ns, checkpoint_id LIMIT ?",
                 (thread_id, *(after or ()), PAGE_ROWS),
             ).fetchall()
+            if self.chunk_store is not None:
+                rows = [
+                    row[1:]
+                    for row in self.chunk_store.expand_rows(
+                        db, [(thread_id, *row) for row in rows], 0, 4
+                    )
+                ]
             last: CheckpointKey | None = (
                 (rows[-1][0], rows[-1][1]) if len(rows) == PAGE_ROWS else None
             )
@@ -915,9 +926,10 @@ class _SqliteTarget(_SqliteFile):
         return set()
 
     def prepare(self) -> None:
-        # Our saver makes (or brings up to date) the schema SqliteSaver reads.
+        # Our saver makes (or brings up to date) the schema SqliteSaver reads:
+        # SqliteSaver's layout, whatever FAST_LANGGRAPH_STORAGE says of new files.
         try:
-            RustSQLiteCheckpointer(self.path).close()
+            RustSQLiteCheckpointer(self.path, storage="default").close()
         except sqlite3.Error as exc:
             raise MigrationError(
                 f"{self.label}: cannot create the database ({exc})", kind="cannot_write"

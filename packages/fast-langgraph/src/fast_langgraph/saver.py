@@ -39,11 +39,16 @@ from fast_langgraph._filters import compile_filter
 from fast_langgraph._ttl import TTLSweeper, validate_ttl
 from fast_langgraph.serde import JsonPlusSerializer
 from fast_langgraph_pure import Engine
+from fast_langgraph_pure.compact import STORAGE_MODES
 from fast_langgraph_pure.engine import CLEANUP_BATCH_SIZE, CleanupProgress
 from fast_langgraph_pure.protocol import CleanupCounts, Codec, PageCursor, Row, Stats
 
 Durability = Literal["normal", "full"]
 DURABILITY_CHOICES: Final = ("normal", "full")
+StorageMode = Literal["default", "compact"]
+# The layout of new files when `storage` is not given: how the test suite runs
+# whole in compact mode (`nox -s "tests(rust, compiled, compact)"`).
+STORAGE_ENV: Final = "FAST_LANGGRAPH_STORAGE"
 PRUNE_STRATEGIES: Final = ("keep_latest", "delete")
 # Rows fetched per engine call while iterating list(); no lock is held between pages,
 # so calling the saver inside a list() loop is safe.
@@ -145,6 +150,37 @@ class _Paging:
         self.after = (last[2], last[0], last[1])
 
 
+def open_engine(
+    conn: str | os.PathLike[str] | sqlite3.Connection,
+    *,
+    durability: Durability | None,
+    read_only: bool = False,
+    storage: str | None = None,
+) -> Engine:
+    """The engine on a path or a caller's connection, in the storage layout
+    asked for (`storage`), the file's own, or for a new file the one
+    FAST_LANGGRAPH_STORAGE names."""
+    new_files = os.environ.get(STORAGE_ENV) or "default"
+    if new_files not in STORAGE_MODES:
+        raise ValueError(
+            f"the {STORAGE_ENV} environment variable must be one of {STORAGE_MODES}, "
+            f"not {new_files!r}"
+        )
+    if storage is not None and storage not in STORAGE_MODES:
+        raise ValueError(f"storage must be one of {STORAGE_MODES}, not {storage!r}")
+    if isinstance(conn, sqlite3.Connection):
+        return Engine.from_connection(
+            conn, durability=durability, storage_mode=storage, new_file_mode=new_files
+        )
+    return Engine(
+        os.fspath(conn),
+        durability=durability,
+        read_only=read_only,
+        storage_mode=storage,
+        new_file_mode=new_files,
+    )
+
+
 class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
     """A fast SQLite checkpoint saver, file-compatible with langgraph's SqliteSaver.
 
@@ -164,6 +200,14 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         ttl: optional time-to-live, e.g. `{"strategy": "delete", "default_ttl":
             60 * 24 * 30, "sweep_interval_minutes": 60}`, swept in the background.
         read_only: open an existing file without ever writing to it.
+        storage: "compact" stores each distinct message (each element of a
+            list-valued channel, each other large value) once per thread, so a
+            long conversation's file and steps stay small; SqliteSaver cannot
+            read such a file (`fast-langgraph convert` turns it back).
+            "default" is SqliteSaver's layout. None, the default, keeps an
+            existing file's layout and makes new files in SqliteSaver's (or in
+            the one the FAST_LANGGRAPH_STORAGE environment variable names).
+            See docs/compact.md.
 
     SqliteSaver's surface is here too, for code written against it: `conn` (the
     `sqlite3.Connection` for your own SQL), `lock`, `is_setup`, `setup()`,
@@ -186,6 +230,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         durability: Durability | None = None,
         ttl: TTLConfig | None = None,
         read_only: bool = False,
+        storage: StorageMode | None = None,
     ) -> None:
         super().__init__(serde=serde)
         if durability is not None and durability not in DURABILITY_CHOICES:
@@ -195,7 +240,7 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
         # Built (and so validated) before the file is opened: a bad ttl leaves nothing open.
         self._sweeper: TTLSweeper | None = TTLSweeper(self, ttl) if ttl is not None else None
         self._codec_choice: tuple[SerializerProtocol, _selector.CodecChoice] | None = None
-        self._engine: Engine = self._open_engine(conn, durability, read_only)
+        self._engine: Engine = self._open_engine(conn, durability, read_only, storage)
         # The schema is made (or migrated) on opening; see setup().
         self.is_setup = True
         if self._sweeper is not None:
@@ -228,10 +273,10 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
 
     # -- lifecycle -------------------------------------------------------------
 
-    def _open_engine(self, conn: Any, durability: Durability | None, read_only: bool) -> Engine:
-        if isinstance(conn, sqlite3.Connection):
-            return Engine.from_connection(conn, durability=durability)
-        return Engine(os.fspath(conn), durability=durability, read_only=read_only)
+    def _open_engine(
+        self, conn: Any, durability: Durability | None, read_only: bool, storage: str | None
+    ) -> Engine:
+        return open_engine(conn, durability=durability, read_only=read_only, storage=storage)
 
     @classmethod
     @contextmanager
@@ -283,6 +328,11 @@ class RustSQLiteCheckpointer(BaseCheckpointSaver[str]):
     @property
     def path(self) -> str:
         return self._engine.path
+
+    @property
+    def storage(self) -> str:
+        """The file's layout: "default" (SqliteSaver's) or "compact"."""
+        return self._engine.storage_mode
 
     def close(self) -> None:
         """Stop the TTL sweeper and release the database. Idempotent."""

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from fast_langgraph.saver import Durability, RustSQLiteCheckpointer
+from fast_langgraph.saver import Durability, RustSQLiteCheckpointer, StorageMode, open_engine
 from fast_langgraph_pure import Engine
 from fast_langgraph_pure.engine import MEMORY
 from fast_langgraph_pure.storage import SCHEMA_VERSION
@@ -62,6 +62,7 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
             connections; None (the default) means "normal" (WAL,
             synchronous=NORMAL: survives an application crash; a power loss may
             drop the last commits). AsyncSqliteSaver leaves SQLite's FULL.
+        storage: the storage layout, as for `RustSQLiteCheckpointer`.
 
     `from_conn_string(path)` opens the file and, for `conn`, an aiosqlite
     connection on it (for ":memory:", one on the saver's own connection, so both
@@ -76,15 +77,17 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
         *,
         serde: SerializerProtocol | None = None,
         durability: Durability | None = None,
+        storage: StorageMode | None = None,
     ) -> None:
         self._aio_conn: Any = None if isinstance(conn, (str, os.PathLike)) else conn
+        self._storage = storage
         self._opening = _Opening()
         self._durability = durability
         self._async_lock = asyncio.Lock()
         # AsyncSqliteSaver's `loop`: sync calls made from other threads before the
         # file is open open it through this loop.
         self.loop: asyncio.AbstractEventLoop | None = _running_loop()
-        super().__init__(conn, serde=serde, durability=durability)
+        super().__init__(conn, serde=serde, durability=durability, storage=storage)
         self.is_setup = self._aio_conn is None
         _live_savers.add(self)
 
@@ -95,9 +98,11 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
         self.loop = None
         self._opening.forked = True
 
-    def _open_engine(self, conn: Any, durability: Durability | None, read_only: bool) -> Engine:
+    def _open_engine(
+        self, conn: Any, durability: Durability | None, read_only: bool, storage: str | None
+    ) -> Engine:
         if self._aio_conn is None:
-            return super()._open_engine(conn, durability, read_only)
+            return super()._open_engine(conn, durability, read_only, storage)
         # Opened on first use: see `_engine`. The base class stores what this returns.
         return self._opening.engine  # type: ignore[return-value]
 
@@ -157,7 +162,13 @@ class AsyncSqliteSaver(RustSQLiteCheckpointer):
         read_only = path != MEMORY and not await _can_migrate(conn)
         engine = await asyncio.get_running_loop().run_in_executor(
             None,
-            functools.partial(Engine, path, durability=self._durability, read_only=read_only),
+            functools.partial(
+                open_engine,
+                path,
+                durability=self._durability,
+                read_only=read_only,
+                storage=self._storage,
+            ),
         )
         if self._opening.engine is None and not self._opening.closed:
             self._opening.engine = engine
