@@ -6,7 +6,8 @@ about 0.47 MB of distinct message data as jsonplus stores them. With `add_messag
 every checkpoint holds the whole list, so the file and each call grow with the
 conversation; with the messages in a `DeltaChannel` a checkpoint stores only what
 changed, and loading the state walks back to the last snapshot
-(`get_delta_channel_history`).
+(`get_delta_channel_history`); with compact storage (`storage="compact"`, the graph
+unchanged) each distinct message is stored once per thread.
 
 Every contender runs in this one process, at equal durability (WAL with
 `synchronous=NORMAL`, read back from each connection), each on a file of its own;
@@ -457,7 +458,9 @@ def render_section(results: dict[str, Any]) -> list[str]:
         "bytes). With `add_messages` every checkpoint stores the whole list; with the messages "
         "in a `DeltaChannel` (langgraph's `_messages_delta_reducer`, a snapshot every 100 "
         "updates) a checkpoint stores what changed and loading the state walks back to the "
-        "last snapshot (`get_delta_channel_history`). Every saver at equal durability, "
+        "last snapshot (`get_delta_channel_history`); with compact storage "
+        '(`storage="compact"`, the graph unchanged) each distinct message is stored once '
+        "and a checkpoint refers to it. Every saver at equal durability, "
         "WAL with `synchronous=NORMAL` (read back from each connection); all in one process "
         f"(codec: {data['codec']}, engine {data['engine']}), each invoke of a turn in an "
         f"order rotated every turn; {plan['rounds']} round(s) on fresh files{_machine(data)}. "

@@ -109,7 +109,10 @@ def test_rows_read_back_byte_for_byte_as_the_default_layout_stores_them(tmp_path
             packed.put(parent, t.checkpoint, t.metadata, t.checkpoint["channel_versions"])
         got = all_rows(packed)
         raw = sqlite3.connect(tmp_path / "compact.db").execute("SELECT type FROM checkpoints")
-        assert {row[0] for row in raw} == {compact.COMPACT_TYPE}
+        types = [row[0] for row in raw]
+        # Only the first checkpoints, with too little to cut, are stored whole.
+        assert set(types) == {compact.COMPACT_TYPE, "msgpack"}
+        assert types.count(compact.COMPACT_TYPE) > len(types) - 3
     assert [row[:7] for row in got] == [row[:7] for row in expected]
 
 
@@ -131,9 +134,9 @@ def test_each_message_is_stored_once_per_thread(tmp_path: Path) -> None:
     chunks = conn.execute(f"SELECT COUNT(*) FROM {storage.CHUNKS_TABLE}").fetchone()[0]
     assert conn.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0] == 90
     assert len(pieces) > 60 * 30  # the messages, in nearly every checkpoint
-    # Each distinct piece once: the 60 messages, each turn's input (`__start__`)...
-    assert chunks == len(set(pieces))
-    assert 60 + 30 <= chunks <= 60 + 30 + 2
+    # Each distinct piece once: the 60 messages (each turn's input, under 1 KB,
+    # stays in its checkpoint).
+    assert chunks == len(set(pieces)) == 60
     assert_chunks_exact(path)
 
 

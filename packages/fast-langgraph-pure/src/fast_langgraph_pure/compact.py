@@ -49,8 +49,12 @@ COMPACT_TYPE: Final = (
     "fast-langgraph compact storage (SqliteSaver cannot read this file; "
     "convert it: fast-langgraph convert FILE OUT --to sqlitesaver)"
 )
-# Values smaller than this stay in the skeleton: a chunk row costs ~40 bytes.
-MIN_CHUNK_BYTES: Final = 128
+# A list's elements become chunks when they hold this many bytes together; any
+# other value when it alone is this big. Smaller ones stay in the skeleton: a
+# chunk costs a row and a reference, and a value that is not a list rarely
+# outlives its step unless it is large (a document kept in the state).
+MIN_LIST_BYTES: Final = 128
+MIN_VALUE_BYTES: Final = 1024
 # Bytes of chunks a writer remembers across threads before forgetting the
 # least recently written thread's.
 CACHE_BYTES: Final = 64 * 1024 * 1024
@@ -192,7 +196,7 @@ def _value_ranges(data: bytes) -> list[tuple[int, int, list[bytes]]]:
         start = _skip(data, pos)  # past the channel's name
         end = _skip(data, start)
         kind, elements, first = _container(data, start)
-        if kind == _ARRAY and elements >= 2 and end - first >= MIN_CHUNK_BYTES:
+        if kind == _ARRAY and elements >= 2 and end - first >= MIN_LIST_BYTES:
             pieces: list[bytes] = []
             at = first
             for _ in range(elements):
@@ -202,7 +206,7 @@ def _value_ranges(data: bytes) -> list[tuple[int, int, list[bytes]]]:
             if at != end:
                 raise ValueError("array elements do not fill the array")
             ranges.append((first, end, pieces))
-        elif end - start >= MIN_CHUNK_BYTES:
+        elif end - start >= MIN_VALUE_BYTES:
             ranges.append((start, end, [data[start:end]]))
         pos = end
     return ranges
@@ -224,25 +228,35 @@ def splice(skeleton: bytes, cuts: Sequence[Cut]) -> bytes:
 #
 # A compact row's blob: a 4-byte big-endian length, that many bytes of JSON
 # {"type": <the serializer's tag>, "cuts": [[offset, runs], ...]} where runs
-# lists chunk numbers as [first, count, first, count, ...] (a conversation's
-# messages are mostly one run), then the skeleton.
+# lists chunk numbers as [step, count, step, count, ...]: each run of `count`
+# consecutive numbers starts `step` after the end of the previous one (after 0
+# for the first). A conversation's messages are mostly one run, so the header
+# stays a few bytes however long the conversation; then the skeleton.
 
 
 def _runs(seqs: Sequence[int]) -> list[int]:
     runs: list[int] = []
+    end = 0  # one past the last number of the previous run
+    start = 0
     for seq in seqs:
-        if runs and runs[-2] + runs[-1] == seq:
+        if runs and seq == start + runs[-1]:
             runs[-1] += 1
-        else:
-            runs.append(seq)
-            runs.append(1)
+            continue
+        if runs:
+            end = start + runs[-1]
+        runs.append(seq - end)
+        runs.append(1)
+        start = seq
     return runs
 
 
 def _seqs(runs: Sequence[int]) -> list[int]:
     seqs: list[int] = []
+    end = 0
     for i in range(0, len(runs), 2):
-        seqs.extend(range(runs[i], runs[i] + runs[i + 1]))
+        start = end + runs[i]
+        end = start + runs[i + 1]
+        seqs.extend(range(start, end))
     return seqs
 
 
@@ -483,10 +497,11 @@ def _fetch(conn: sqlite3.Connection, thread_id: str, seqs: set[int]) -> dict[int
     """Chunks by number, read range by range (a conversation's are contiguous)."""
     found: dict[int, bytes] = {}
     runs = _runs(sorted(seqs))
+    end = 0
     for i in range(0, len(runs), 2):
-        first = runs[i]
-        last = first + runs[i + 1] - 1
-        for seq, value in conn.execute(storage.SELECT_CHUNK_RANGE, (thread_id, first, last)):
+        first = end + runs[i]
+        end = first + runs[i + 1]
+        for seq, value in conn.execute(storage.SELECT_CHUNK_RANGE, (thread_id, first, end - 1)):
             found[seq] = value
     return found
 

@@ -6,8 +6,11 @@
 //! decoding it. Nothing here interprets what it cuts: splicing the pieces back
 //! gives the input byte for byte, whatever it holds.
 
-/// Values smaller than this stay in the skeleton (`compact.MIN_CHUNK_BYTES`).
-pub const MIN_CHUNK_BYTES: usize = 128;
+/// A list's elements are cut when they hold this many bytes together
+/// (`compact.MIN_LIST_BYTES`)...
+pub const MIN_LIST_BYTES: usize = 128;
+/// ...any other value when it alone is this big (`compact.MIN_VALUE_BYTES`).
+pub const MIN_VALUE_BYTES: usize = 1024;
 /// The key whose map holds the channel values: msgpack fixstr "channel_values".
 const CHANNEL_VALUES_KEY: &[u8] = b"\xaechannel_values";
 
@@ -128,7 +131,7 @@ fn value_cuts(data: &[u8]) -> Result<Vec<Cut>> {
         let end = skip(data, start)?;
         match container(data, start)? {
             (Container::Array(elements), first)
-                if elements >= 2 && end - first >= MIN_CHUNK_BYTES =>
+                if elements >= 2 && end - first >= MIN_LIST_BYTES =>
             {
                 let mut pieces = Vec::with_capacity(elements);
                 let mut at = first;
@@ -146,7 +149,7 @@ fn value_cuts(data: &[u8]) -> Result<Vec<Cut>> {
                     pieces,
                 });
             }
-            _ if end - start >= MIN_CHUNK_BYTES => cuts.push(Cut {
+            _ if end - start >= MIN_VALUE_BYTES => cuts.push(Cut {
                 start,
                 end,
                 pieces: vec![(start, end)],
@@ -190,13 +193,13 @@ mod tests {
         for size in [100, 200, 300] {
             list.extend(bin(size));
         }
-        let data = checkpoint(&[("messages", list), ("big", bin(500)), ("small", bin(10))]);
+        let data = checkpoint(&[("messages", list), ("big", bin(1500)), ("small", bin(500))]);
         let cuts = channel_value_cuts(&data);
         assert_eq!(cuts.len(), 2);
         assert_eq!(cuts[0].pieces.len(), 3);
         assert_eq!(cuts[0].pieces[0].1 - cuts[0].pieces[0].0, 102);
         assert_eq!(cuts[1].pieces, vec![(cuts[1].start, cuts[1].end)]);
-        assert_eq!(cuts[1].end - cuts[1].start, 503);
+        assert_eq!(cuts[1].end - cuts[1].start, 1503);
     }
 
     #[test]
@@ -204,7 +207,7 @@ mod tests {
         assert!(channel_value_cuts(b"").is_empty());
         assert!(channel_value_cuts(b"\xc1").is_empty());
         assert!(channel_value_cuts(&[0x92, 1, 2]).is_empty());
-        let mut data = checkpoint(&[("big", bin(500))]);
+        let mut data = checkpoint(&[("big", bin(1500))]);
         data.truncate(data.len() - 10);
         assert!(channel_value_cuts(&data).is_empty());
     }
