@@ -24,15 +24,26 @@ from typing import Any
 
 import psycopg
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.types import Command, StateSnapshot
 from pg_server import PostgresServer
 from psycopg.rows import dict_row
 
-from conftest import GraphBuilders, delta_log, dump_tables, human, thread
+from conftest import (
+    GraphBuilders,
+    carry_on,
+    delta_log,
+    dump_tables,
+    histories,
+    human,
+    populate,
+    scenarios,
+    snapshot_view,
+    thread,
+    turn,
+)
 from fast_langgraph import RustSQLiteCheckpointer
 from fast_langgraph.cli import ERROR_KINDS, main
 from fast_langgraph.migrate import (
@@ -120,103 +131,6 @@ def file_bytes(path: Path) -> dict[str, bytes]:
         for p in sorted(path.parent.iterdir())
         if p.name == path.name or p.name.startswith(path.name + "-")
     }
-
-
-# -- the conversations -----------------------------------------------------------------
-
-
-def turn(text: str) -> dict[str, Any]:
-    return {"messages": [human(text)], "log": [f"user: {text}"]}
-
-
-def scenarios(graphs: type[GraphBuilders]) -> dict[str, tuple[Callable[..., Any], list[Any], Any]]:
-    """thread -> (graph builder, what it was sent, what it is sent after the move):
-    a chat, an interrupt to resume, a subgraph's interrupt, Send fan-out, and
-    a DeltaChannel snapshotted every 2 updates."""
-    return {
-        "chat": (
-            graphs.chat,
-            [{"messages": [human("hi")]}, {"messages": [human("you?")]}],
-            {"messages": [human("bye")]},
-        ),
-        "approval": (graphs.approval, [{"messages": [human("the plan")]}], Command(resume="yes")),
-        "subgraph": (graphs.with_subgraph, [{"messages": [human("go")]}], Command(resume="fine")),
-        "fan-out": (graphs.fan_out, [{"topics": ["a", "b", "c"]}], {"topics": ["d", "e"]}),
-        "delta": (graphs.delta, [turn(t) for t in ("one", "two", "three", "four")], turn("five")),
-    }
-
-
-def populate(saver: BaseCheckpointSaver[Any], graphs: type[GraphBuilders]) -> None:
-    for name, (builder, inputs, _) in scenarios(graphs).items():
-        graph = builder(saver)
-        for value in inputs:
-            graph.invoke(value, thread(name))
-
-
-def carry_on(saver: BaseCheckpointSaver[Any], graphs: type[GraphBuilders]) -> None:
-    for name, (builder, _, after) in scenarios(graphs).items():
-        builder(saver).invoke(after, thread(name))
-
-
-def _plain(value: Any, exact: bool) -> Any:
-    """Values to compare: messages whole (ids included) when `exact`, else as
-    type and text (a message made after the move has a new random id)."""
-    if isinstance(value, BaseMessage):
-        return value if exact else (value.type, value.content)
-    if isinstance(value, dict):
-        return {k: _plain(v, exact) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, exact) for v in value]
-    return value
-
-
-def snapshot_view(snapshot: StateSnapshot, exact: bool) -> dict[str, Any]:
-    metadata = dict(snapshot.metadata or {})
-    if not exact:  # ids of checkpoints and runs made after the move differ by nature
-        for key in ("parents", "run_id"):
-            metadata.pop(key, None)
-    view: dict[str, Any] = {
-        "values": _plain(snapshot.values, exact),
-        "next": snapshot.next,
-        "metadata": metadata,
-        "tasks": [
-            (
-                task.name,
-                task.path,
-                [_plain(i.value, exact) for i in task.interrupts],
-                _plain(task.result, exact),
-                repr(task.error) if task.error else None,
-                snapshot_view(task.state, exact) if isinstance(task.state, StateSnapshot) else None,
-            )
-            for task in snapshot.tasks
-        ],
-        "interrupts": [_plain(i.value, exact) for i in snapshot.interrupts],
-    }
-    if exact:
-        parent = snapshot.parent_config
-        view["ids"] = (
-            snapshot.config["configurable"].get("checkpoint_ns", ""),
-            snapshot.config["configurable"]["checkpoint_id"],
-            parent["configurable"]["checkpoint_id"] if parent else None,
-            snapshot.created_at,
-            [t.id for t in snapshot.tasks],
-            [i.id for i in snapshot.interrupts],
-        )
-    return view
-
-
-def histories(
-    saver: BaseCheckpointSaver[Any], graphs: type[GraphBuilders], exact: bool
-) -> dict[str, Any]:
-    """Each thread's whole history through its graph, and its state now with the
-    subgraphs' states (read from their namespaces)."""
-    seen: dict[str, Any] = {}
-    for name, (builder, _, _) in scenarios(graphs).items():
-        graph = builder(saver)
-        seen[name] = [snapshot_view(s, exact) for s in graph.get_state_history(thread(name))]
-        now = graph.get_state(thread(name), subgraphs=True)
-        seen[f"{name} now"] = snapshot_view(now, exact)
-    return seen
 
 
 def assert_same_conversations(
