@@ -35,7 +35,7 @@ WORKER_IMPL: Final[dict[str, str | None]] = {
     BASELINE_WORKER: None,
     RUST_WORKER: "rust",
     PYTHON_WORKER: "python",
-    BEFORE_WORKER: "rust",  # at 1d75a4f "rust" was the Rust storage engine
+    BEFORE_WORKER: "rust",  # the native codec (at 1d75a4f, the Rust storage engine too)
 }
 # Started unless asked otherwise; "before" only with an interpreter of its own.
 DEFAULT_WORKERS: Final = (RUST_WORKER, PYTHON_WORKER)
@@ -51,8 +51,8 @@ OURS_PYTHON: Final = "ours, Python codec"
 
 
 def before_name(commit: str | None, full: bool = False) -> str:
-    """The label of the earlier commit's rows, e.g. "before (1d75a4f, Rust engine)"."""
-    what = f"{commit[:7]}, Rust engine" if commit else "Rust engine"
+    """The label of the earlier commit's rows, e.g. "before (191c73f, full)"."""
+    what = commit[:7] if commit else "an earlier commit"
     return f"before ({what}{', full' if full else ''})"
 
 

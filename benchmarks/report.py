@@ -380,7 +380,7 @@ def _describe(contender: dict[str, Any], worker: dict[str, Any]) -> str:
     serializer = "serde=fast_langgraph.serde.JsonPlusSerializer()"
     commit = worker.get("commit")
     revision = commit[:7] if commit else "an earlier commit"
-    before = f"at {revision}: the Rust storage engine (rusqlite)"
+    before = f"at {revision}, built by `benchmarks/before.sh`"
     ours = "`RustSQLiteCheckpointer(path)`"
     ours_full = '`RustSQLiteCheckpointer(path, durability="full")`'
     descriptions: dict[tuple[str, str], str] = {

@@ -896,7 +896,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         except _atomic.TargetUnwritableError as exc:
             raise _cannot_write(target, exc.cause) from None
     summary = (
-        f"converted {source} to {target} ({args.to}): {data['threads']} threads, "
+        f"converted {source} to {target} ({args.to}): {data['threads']} "
+        f"thread{'' if data['threads'] == 1 else 's'}, "
         f"{data['checkpoints']} checkpoints, {data['writes']} writes, verified; "
         f"{human_bytes(data['source_bytes'])} -> {human_bytes(data['target_bytes'])}"
     )
