@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import os
+import select
 import signal
 import sqlite3
 import subprocess
@@ -529,7 +530,7 @@ _WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("delay", [0.8, 1.3, 2.1])
+@pytest.mark.parametrize("delay", [0.2, 0.7, 1.5])
 def test_kill_9_leaves_every_acknowledged_checkpoint_whole(tmp_path: Path, delay: float) -> None:
     path = tmp_path / "c.db"
     env = {
@@ -541,9 +542,16 @@ def test_kill_9_leaves_every_acknowledged_checkpoint_whole(tmp_path: Path, delay
     child = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=env
     )
-    time.sleep(delay + 1.5)  # the child's imports take about a second
+    assert child.stdout is not None
+    # The kill lands `delay` after the first acknowledgment, however long the
+    # child's imports take on a loaded machine.
+    ready, _, _ = select.select([child.stdout], [], [], 120)
+    assert ready, "the writer acknowledged nothing in 120 s"
+    first = child.stdout.readline()
+    time.sleep(delay)
     os.kill(child.pid, signal.SIGKILL)
-    out, _ = child.communicate()
+    rest, _ = child.communicate()
+    out = first + rest
     acknowledged = [line.split() for line in out.splitlines() if line.strip()]
     assert acknowledged, "the writer acknowledged nothing before the kill"
     conn = sqlite3.connect(path)
