@@ -50,8 +50,9 @@ TEST_TOOLS = "tests/requirements-tools.txt"
 SUPPORTED_VERSIONS = "tests/supported-versions.txt"
 UPSTREAM_SQLITE_TESTS = "tests/upstream/run_sqlite_tests.py"
 # (codec, engine, storage): what `make test` runs. A native codec with an interpreted
-# engine adds nothing the other three do not cover. Compact storage runs with the
-# native codec (its cut is native) and with the Python one (the cut in Python).
+# engine adds nothing the other three do not cover. The whole suite runs once more
+# with compact files, native codec (its cut is native); the Python cut runs in every
+# session through tests/test_compact.py, which compares it with the native one.
 PRINT_VERSIONS = (
     "import importlib.metadata as m; print(', '.join(f'{n} {m.version(n)}' for n in "
     "('langgraph', 'langgraph-checkpoint', 'langchain-core', 'pydantic')))"
@@ -61,7 +62,6 @@ COMBINATIONS = [
     nox.param("python", "compiled", "default", id="python, compiled"),
     nox.param("python", "interpreted", "default", id="python, interpreted"),
     nox.param("rust", "compiled", "compact", id="rust, compiled, compact"),
-    nox.param("python", "interpreted", "compact", id="python, interpreted, compact"),
 ]
 
 
