@@ -598,10 +598,10 @@ def check_layout(conn: sqlite3.Connection, wanted: str | None, new_files: str) -
 
 
 def set_up(conn: sqlite3.Connection, wanted: str | None, *, new_files: str, writable: bool) -> bool:
-    """Whether the file is (now) compact, after `check_layout` passed. `wanted`:
-    the layout the caller insists on, or None for the file's own; `new_files`:
-    the layout for a file with no checkpoints yet."""
-    check_layout(conn, wanted, new_files)
+    """Whether the file is (now) compact. Call `check_layout` first, before
+    anything changes the file (the switch to WAL, a migration); it is not
+    repeated here. `wanted`: the layout the caller insists on, or None for the
+    file's own; `new_files`: the layout for a file with no checkpoints yet."""
     if storage.is_compact(conn):
         return True
     if (wanted or new_files) != "compact" or storage.has_checkpoints(conn):

@@ -145,6 +145,8 @@ class Engine:
             if durability is not None:
                 sync = storage.DURABILITY_SYNCHRONOUS[durability]
                 _adopt.execute(f"PRAGMA synchronous = {sync}")
+            # Before the switch to WAL and any migration: a file in the other
+            # layout is refused as it is.
             compact.check_layout(_adopt, storage_mode, new_file_mode)
             self._queries = _set_up_callers_connection(_adopt)
             is_compact = compact.set_up(
@@ -162,6 +164,7 @@ class Engine:
             self._reader_uri = _read_only_uri(path) if self._pooled else ""
             first = self._open_reader() if self._pooled else _connect(path)
             try:
+                compact.check_layout(first, storage_mode, new_file_mode)
                 self._queries = _queries_for(first)
                 is_compact = compact.set_up(
                     first, storage_mode, new_files=new_file_mode, writable=False
@@ -672,14 +675,7 @@ class Engine:
 
     def delete_thread(self, thread_id: str) -> None:
         is_compact = self._chunks is not None
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
-            conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
-            if is_compact:
-                compact.delete_thread_chunks(conn, thread_id)
-
-        self._write(write)
+        self._write(lambda conn: _delete_thread(conn, thread_id, compact_file=is_compact))
 
     def delete_for_runs(self, run_ids: Sequence[str], codec: Codec) -> None:
         """Delete checkpoints whose metadata run_id is in run_ids, and their
@@ -694,10 +690,7 @@ class Engine:
             candidates: list[Key] = conn.execute(
                 storage.SELECT_RUN_CHECKPOINTS, (wanted,)
             ).fetchall()
-            doomed = deletable(conn, candidates, codec)
-            _delete_checkpoints(conn, doomed)
-            if is_compact:
-                compact.sweep(conn, sorted({key[0] for key in doomed}))
+            _delete_checkpoints(conn, deletable(conn, candidates, codec), compact_file=is_compact)
 
         self._write(write)
 
@@ -728,14 +721,10 @@ class Engine:
                     candidates: list[Key] = conn.execute(
                         storage.SELECT_NON_LATEST_OF_THREAD, (thread_id,)
                     ).fetchall()
-                    _delete_checkpoints(conn, deletable(conn, candidates, codec))
-                    if is_compact:
-                        compact.sweep(conn, [thread_id])
+                    doomed = deletable(conn, candidates, codec)
+                    _delete_checkpoints(conn, doomed, compact_file=is_compact)
                 else:
-                    conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
-                    conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
-                    if is_compact:
-                        compact.delete_thread_chunks(conn, thread_id)
+                    _delete_thread(conn, thread_id, compact_file=is_compact)
 
         self._write(write)
 
@@ -864,23 +853,20 @@ class Engine:
             def work(conn: sqlite3.Connection) -> tuple[int, int]:
                 if undated:
                     storage.register_created_at_from_id(conn)
-                checkpoints = 0
-                writes = 0
+                doomed: list[Key] = []
                 for thread_id, checkpoint_ns, _count in batch:
                     candidates: list[Key] = conn.execute(
                         select_expired, (created_before, thread_id, checkpoint_ns)
                     ).fetchall()
-                    doomed = deletable(conn, candidates, codec)
-                    for key in doomed:
-                        writes += int(
-                            conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0]
-                        )
-                    if not dry_run:
-                        _delete_checkpoints(conn, doomed)
-                    checkpoints += len(doomed)
-                if is_compact and not dry_run:
-                    compact.sweep(conn, sorted({thread_id for thread_id, _ns, _n in batch}))
-                return checkpoints, writes
+                    doomed.extend(deletable(conn, candidates, codec))
+                writes = 0
+                for key in doomed:
+                    writes += int(conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0])
+                if not dry_run:
+                    # Once per batch: a thread's chunks are swept once, however
+                    # many of its namespaces the batch holds.
+                    _delete_checkpoints(conn, doomed, compact_file=is_compact)
+                return len(doomed), writes
 
             return work
 
@@ -902,9 +888,8 @@ class Engine:
                     "writes": counts["writes"],
                 }
                 progress(so_far, examined, expired)
-        if is_compact and not dry_run:
-            # Chunks left by re-put checkpoints or deletes made by hand go too.
-            self._write(compact.sweep)
+        if not dry_run:
+            self._sweep_stray_chunks()
         return counts
 
     def expired_threads(self, created_before: str, keep_latest: bool) -> list[str]:
@@ -942,10 +927,7 @@ class Engine:
                 checkpoints = conn.execute(storage.COUNT_THREAD_CHECKPOINTS, (thread_id,))
                 writes = conn.execute(storage.COUNT_THREAD_WRITES, (thread_id,))
                 counted = (int(checkpoints.fetchone()[0]), int(writes.fetchone()[0]))
-                conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
-                conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
-                if is_compact:
-                    compact.delete_thread_chunks(conn, thread_id)
+                _delete_thread(conn, thread_id, compact_file=is_compact)
                 return counted
             candidates: list[Key] = conn.execute(
                 storage.SELECT_NON_LATEST_OF_THREAD, (thread_id,)
@@ -956,9 +938,7 @@ class Engine:
                 doomed_writes += int(
                     conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0]
                 )
-            _delete_checkpoints(conn, doomed)
-            if is_compact:
-                compact.sweep(conn, [thread_id])
+            _delete_checkpoints(conn, doomed, compact_file=is_compact)
             return len(doomed), doomed_writes
 
         checkpoints, writes = self._write(write)
@@ -1021,13 +1001,19 @@ class Engine:
             self._after_fork()
         if self._read_only:
             raise sqlite3.OperationalError(_READ_ONLY_MESSAGE)
-        if self._chunks is not None:
-            self._write(compact.sweep)
+        self._sweep_stray_chunks()
         with self._lock:
             conn = self._open_connection()
             conn.execute("VACUUM")
             # Give the space back now rather than at the next checkpoint.
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def _sweep_stray_chunks(self) -> None:
+        """Sweep every thread's chunks in a compact file. Deleting calls sweep
+        the threads they delete from; this also collects what they never see:
+        chunks left by re-put checkpoints or by deletes made by hand."""
+        if self._chunks is not None:
+            self._write(compact.sweep)
 
     def backup(self, target_path: str) -> None:
         """Copy the live database to target_path with SQLite's online backup API."""
@@ -1389,9 +1375,21 @@ def _batches(namespaces: list[tuple[str, str, int]], size: int) -> list[list[tup
     return batches
 
 
-def _delete_checkpoints(conn: sqlite3.Connection, keys: list[Key]) -> None:
+def _delete_thread(conn: sqlite3.Connection, thread_id: str, *, compact_file: bool) -> None:
+    """Delete a whole thread: its checkpoints, writes and (compact file) chunks."""
+    conn.execute(storage.DELETE_THREAD_CHECKPOINTS, (thread_id,))
+    conn.execute(storage.DELETE_THREAD_WRITES, (thread_id,))
+    if compact_file:
+        compact.delete_thread_chunks(conn, thread_id)
+
+
+def _delete_checkpoints(conn: sqlite3.Connection, keys: list[Key], *, compact_file: bool) -> None:
+    """Delete these checkpoints and their writes; in a compact file, then
+    sweep the chunks of their threads, in the same transaction."""
     conn.executemany(storage.DELETE_CHECKPOINT_WRITES, keys)
     conn.executemany(storage.DELETE_CHECKPOINT, keys)
+    if compact_file:
+        compact.sweep(conn, sorted({key[0] for key in keys}))
     # A Ctrl-C during the deletes (or the walk before them) undoes them all,
     # rather than surfacing after the commit.
     _interrupt.check()
