@@ -322,6 +322,21 @@ def test_edge_values_round_trip_like_jsonplus(value: Any) -> None:
     check_round_trip(value)
 
 
+def _message_of(content_length: int) -> Any:
+    return HumanMessage("x" * content_length, id="m")
+
+
+@pytest.mark.parametrize(
+    "content_length",
+    # A message's ext header is ext8 up to 255 payload bytes, ext16 up to 65535,
+    # then ext32: the encoder writes the payload first and fits the header after.
+    [0, *range(110, 130), *range(65_390, 65_410), 200_000],
+)
+def test_message_headers_fit_their_payload_sizes(content_length: int) -> None:
+    check_round_trip(_message_of(content_length))
+    check_round_trip([_message_of(content_length), _message_of(3)])
+
+
 def test_nesting_beyond_ormsgpack_limit_fails_like_jsonplus() -> None:
     with pytest.raises(TypeError, match="Recursion limit"):
         SERDE.dumps_typed(nested_lists(300))

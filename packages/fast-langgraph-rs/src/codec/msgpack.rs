@@ -124,7 +124,14 @@ pub fn write_map_len(out: &mut Vec<u8>, len: usize) -> Result<(), MsgpackError> 
 
 /// An extension value: fixext for payloads of 1, 2, 4, 8 or 16 bytes, else ext8/16/32.
 pub fn write_ext(out: &mut Vec<u8>, code: i8, data: &[u8]) -> Result<(), MsgpackError> {
-    let fixed = match data.len() {
+    write_ext_header(out, code, data.len())?;
+    out.extend_from_slice(data);
+    Ok(())
+}
+
+/// The header `write_ext` puts before a payload of `len` bytes.
+pub fn write_ext_header(out: &mut Vec<u8>, code: i8, len: usize) -> Result<(), MsgpackError> {
+    let fixed = match len {
         1 => Some(0xd4),
         2 => Some(0xd5),
         4 => Some(0xd6),
@@ -134,10 +141,9 @@ pub fn write_ext(out: &mut Vec<u8>, code: i8, data: &[u8]) -> Result<(), Msgpack
     };
     match fixed {
         Some(marker) => out.push(marker),
-        None => write_sized_header(out, data.len(), [0xc7, 0xc8, 0xc9])?,
+        None => write_sized_header(out, len, [0xc7, 0xc8, 0xc9])?,
     }
     out.push(code as u8);
-    out.extend_from_slice(data);
     Ok(())
 }
 

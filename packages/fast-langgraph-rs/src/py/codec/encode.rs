@@ -7,6 +7,7 @@
 //! `_DeltaSnapshot` as `Ext(7, <its value, encoded the same way>)`. Any other
 //! object is handed to `_msgpack_enc` itself and its bytes spliced in.
 
+use std::cell::Cell;
 use std::mem;
 
 use pyo3::intern;
@@ -17,17 +18,42 @@ use super::plan::{Known, MessageClass};
 use super::{EXT_DELTA_SNAPSHOT, EXT_PYDANTIC_V2, MAX_DEPTH, PYDANTIC_V2_METHOD};
 use crate::codec::msgpack::{self, MsgpackError};
 
+/// Marker, 16-bit length and type: the header of most messages' ext values.
+const USUAL_EXT_HEADER_BYTES: usize = 4;
+
 /// The bytes `_msgpack_enc(value)` returns; None when the native encoder
 /// declines, and the reference then decides (error, pickle fallback...).
-pub(super) fn msgpack(known: &Known, value: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
+pub(super) fn msgpack<'py>(
+    known: &Known,
+    value: &Bound<'py, PyAny>,
+) -> Option<Bound<'py, PyBytes>> {
+    // Encoded into this thread's reused buffer: a state of a few hundred KB
+    // would otherwise take fresh pages from the system at every call. (A
+    // nested call, from Python code the encoder runs, finds it taken and
+    // starts an empty one.)
+    let mut out = SCRATCH.take();
+    out.clear();
     let mut encoder = MsgpackEncoder {
         known,
-        out: Vec::new(),
+        out,
         plain_only: false,
     };
-    encoder.value(value, 0).ok()?;
-    Some(encoder.out)
+    let encoded = encoder
+        .value(value, 0)
+        .ok()
+        .map(|()| PyBytes::new(value.py(), &encoder.out));
+    if encoder.out.capacity() <= MAX_SCRATCH_BYTES {
+        SCRATCH.set(encoder.out);
+    }
+    encoded
 }
+
+thread_local! {
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A buffer grown beyond this is not kept for the next call.
+const MAX_SCRATCH_BYTES: usize = 16 * 1024 * 1024;
 
 enum EncodeFailure {
     /// A value that is not plain data inside a `__dict__`-built message dump:
@@ -165,17 +191,25 @@ impl MsgpackEncoder<'_> {
     }
 
     /// `Ext(5, packb((module, name, obj.model_dump(), "model_validate_json")))`.
+    /// The payload is written in place after room for the usual header (ext16:
+    /// payloads of 256 to 65535 bytes), which is then filled in; a payload of
+    /// another size moves once to fit its header.
     fn message(
         &mut self,
         message: &Bound<'_, PyAny>,
         class: &MessageClass,
         depth: usize,
     ) -> Result<(), EncodeFailure> {
-        let outer = mem::take(&mut self.out);
-        let built = self.message_payload(message, class, depth);
-        let payload = mem::replace(&mut self.out, outer);
-        built?;
-        msgpack::write_ext(&mut self.out, EXT_PYDANTIC_V2, &payload)?;
+        let start = self.out.len();
+        self.out.extend_from_slice(&[0; USUAL_EXT_HEADER_BYTES]);
+        let payload_start = self.out.len();
+        if let Err(failure) = self.message_payload(message, class, depth) {
+            self.out.truncate(start);
+            return Err(failure);
+        }
+        let mut header = Vec::with_capacity(6);
+        msgpack::write_ext_header(&mut header, EXT_PYDANTIC_V2, self.out.len() - payload_start)?;
+        self.out.splice(start..payload_start, header);
         Ok(())
     }
 
@@ -236,15 +270,22 @@ impl MsgpackEncoder<'_> {
         };
         let extra_len = extra.as_ref().map_or(0, |extra| extra.len());
         msgpack::write_map_len(&mut self.out, fields.len() + extra_len)?;
-        for (key, value) in fields.iter() {
-            let key = key
-                .cast_exact::<PyString>()
-                .map_err(|_| EncodeFailure::NotPlain)?;
-            let key = key.to_str().map_err(|_| EncodeFailure::NotPlain)?;
-            if !class.fields.iter().any(|field| field == key) {
-                return Err(EncodeFailure::NotPlain);
+        for (index, (key, value)) in fields.iter().enumerate() {
+            // pydantic keys `__dict__` with the class's own field-name objects,
+            // in declaration order: one pointer comparison each, mostly.
+            let declared = class.field_names[index].bind(py);
+            if key.is(declared) {
+                msgpack::write_str(&mut self.out, &class.fields[index])?;
+            } else {
+                let key = key
+                    .cast_exact::<PyString>()
+                    .map_err(|_| EncodeFailure::NotPlain)?;
+                let key = key.to_str().map_err(|_| EncodeFailure::NotPlain)?;
+                if !class.fields.iter().any(|field| field == key) {
+                    return Err(EncodeFailure::NotPlain);
+                }
+                msgpack::write_str(&mut self.out, key)?;
             }
-            msgpack::write_str(&mut self.out, key)?;
             self.value(&value, depth + 2)?;
         }
         if let Some(extra) = extra {

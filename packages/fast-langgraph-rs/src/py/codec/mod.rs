@@ -71,7 +71,7 @@ pub fn dumps_typed<'py>(
     }
     if let Some(known) = Known::get(py) {
         if let Some(data) = encode::msgpack(known, obj) {
-            return typed(intern!(py, "msgpack"), PyBytes::new(py, &data).as_any());
+            return typed(intern!(py, "msgpack"), data.as_any());
         }
     }
     fallback::dumps_typed(serde, obj)
