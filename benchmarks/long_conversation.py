@@ -48,6 +48,7 @@ from langchain_core.messages import BaseMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
+from benchmarks.sections import replace_section
 from benchmarks.states import conversation_turn
 from benchmarks.stats import Summary, summarize
 
@@ -613,32 +614,7 @@ def splice(document: str, section: str) -> str:
     """`document` with its `## Long conversation` section replaced by `section`; a
     document without one gets it after `## End to end` (else before a comparison
     section, else at the end). Every other line is left as it is."""
-    lines = document.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION_TITLE), None)
-
-    def next_section(after: int) -> int:
-        return next(
-            (i for i in range(after + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-
-    if start is not None:
-        end = next_section(start)
-    else:
-        e2e = next((i for i, line in enumerate(lines) if line.startswith("## End to end")), None)
-        if e2e is not None:
-            start = next_section(e2e)
-        else:
-            start = next(
-                (i for i, line in enumerate(lines) if line.startswith("## Compared with")),
-                len(lines),
-            )
-        end = start
-    before = lines[:start]
-    if before and before[-1].strip():
-        before.append("")
-    new = section.rstrip().splitlines()
-    joined = before + new + ([""] if end < len(lines) else []) + lines[end:]
-    return "\n".join(joined).rstrip() + "\n"
+    return replace_section(document, SECTION_TITLE, section, after="## End to end")
 
 
 # -- inside `python -m benchmarks` ----------------------------------------------------

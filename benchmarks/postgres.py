@@ -40,6 +40,7 @@ from benchmarks.graph import WORKLOADS
 from benchmarks.operations import OPERATIONS
 from benchmarks.postgres_worker import FLOOR_OPERATIONS
 from benchmarks.report import KEY_OPERATIONS, SHORT_TITLES
+from benchmarks.sections import replace_section
 from benchmarks.stats import milliseconds, summarize
 
 if TYPE_CHECKING:
@@ -1009,23 +1010,7 @@ def render_section(results: dict[str, Any]) -> list[str]:
 def splice(document: str, section: str) -> str:
     """`document` with its `## PostgreSQL` section replaced by `section` (or added
     before a comparison section, else at the end); the rest left as it is."""
-    lines = document.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION_TITLE), None)
-    if start is None:
-        start = next(
-            (i for i, line in enumerate(lines) if line.startswith("## Compared with")), len(lines)
-        )
-        end = start
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-    new = section.rstrip().splitlines()
-    before = lines[:start]
-    if before and before[-1].strip():
-        before.append("")
-    joined = before + new + ([""] if end < len(lines) else []) + lines[end:]
-    return "\n".join(joined).rstrip() + "\n"
+    return replace_section(document, SECTION_TITLE, section)
 
 
 # -- `python -m benchmarks.postgres` ------------------------------------------------------

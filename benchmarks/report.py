@@ -839,6 +839,12 @@ def _postgres_section(view: View) -> list[str]:
     return postgres.render_section(view.results)
 
 
+def _before_after_section(view: View) -> list[str]:
+    from benchmarks import before_after
+
+    return before_after.render_section(view.results.get("before_after"))
+
+
 def _long_conversation_section(view: View) -> list[str]:
     from benchmarks import long_conversation
 
@@ -860,6 +866,7 @@ def render(results: dict[str, Any], saved: dict[str, Any] | None, out: str | Non
         )
     sections: list[Callable[[View], list[str]]] = [
         _equal_durability_section,
+        _before_after_section,
         _defaults_section,
         _targets_section,
         _operations_section,

@@ -61,6 +61,8 @@ class Plan:
     scale_reps: int
     scale_cached: bool
     memory_checkpoints: tuple[int, int]
+    before_after_pairs: int  # fresh processes per side (benchmarks/before_after.py)
+    before_after_calls: int
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +88,8 @@ FULL: Final = Plan(
     scale_reps=20,
     scale_cached=True,
     memory_checkpoints=(1_000, 100_000),
+    before_after_pairs=8,
+    before_after_calls=200,
 )
 
 SMOKE: Final = Plan(
@@ -108,6 +112,8 @@ SMOKE: Final = Plan(
     scale_reps=2,
     scale_cached=False,
     memory_checkpoints=(10, 100),
+    before_after_pairs=1,
+    before_after_calls=2,
 )
 
 
@@ -198,6 +204,7 @@ class Run:
     results: dict[str, Any] = field(default_factory=dict)
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
     contenders: list[Contender] = field(default_factory=list)
+    python_for: dict[str, str] = field(default_factory=dict)
 
     def error(self, where: str, exc: Exception) -> None:
         log(f"ERROR in {where}: {exc}")
@@ -205,6 +212,7 @@ class Run:
 
     def start_workers(self, names: list[str], python_for: dict[str, str]) -> None:
         """The baseline worker, then each of `names` that loads what it should."""
+        self.python_for = python_for
         hello: dict[str, Any] = {}
         skipped: dict[str, str] = {}
         for name in [BASELINE_WORKER, *names]:
@@ -534,6 +542,30 @@ class Run:
 
         self.results["postgres"] = postgres.run_phase(self, self.plan.name)
 
+    def before_after(self) -> None:
+        """Our defaults against the before worker's build, in many fresh processes
+        of each (benchmarks/before_after.py); nothing without a before worker."""
+        if BEFORE_WORKER not in self.workers:
+            return
+        from benchmarks import before_after
+
+        plan = self.plan
+        started = time.perf_counter()
+        try:
+            data = before_after.measure(
+                self.python_for[BEFORE_WORKER],
+                sys.executable,
+                plan.before_after_pairs,
+                plan.before_after_calls,
+            )
+        except (WorkerError, SystemExit) as exc:
+            self.error("before_after", RuntimeError(str(exc)))
+            self.results["before_after"] = {"error": str(exc)}
+            return
+        data["seconds"] = round(time.perf_counter() - started, 1)
+        data["command"] = self.results["meta"]["command"]
+        self.results["before_after"] = data
+
     def long_conversation(self) -> None:
         """One 200-turn conversation with every saver, in one process of its own
         (benchmarks/long_conversation.py)."""
@@ -544,6 +576,7 @@ class Run:
 
 PHASES: Final = (
     "operations",
+    "before_after",
     "floor",
     "e2e",
     "long_conversation",
@@ -579,6 +612,7 @@ def run(
         bench.start_workers(workers, python_for)
         steps = {
             "operations": bench.operations,
+            "before_after": bench.before_after,
             "floor": bench.floor,
             "e2e": bench.end_to_end,
             "concurrency": bench.concurrency,

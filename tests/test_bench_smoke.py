@@ -227,3 +227,31 @@ def test_the_long_conversation_section_replaces_only_itself() -> None:
     )
     assert splice(added, "## Long conversation\n\nsecond\n") == added.replace("first", "second")
     assert splice("# B\n", "## Long conversation\n\nx\n") == "# B\n\n## Long conversation\n\nx\n"
+
+
+def test_before_after_compares_two_builds_in_fresh_processes(tmp_path: Path) -> None:
+    """`python -m benchmarks.before_after` with this interpreter on both sides: one
+    process each, every operation measured, its section written into the report."""
+    if _our_implementation() != "rust":
+        pytest.skip("before_after measures our saver with the native codec")
+    report = tmp_path / "benchmarks.md"
+    report.write_text("# Benchmarks\n\n## At equal durability\n\nrows\n\n## At defaults\n\nmore\n")
+    saved = tmp_path / "before-after.json"
+    command = [sys.executable, "-m", "benchmarks.before_after", "--before", sys.executable]
+    command += ["--pairs", "1", "--calls", "2", "--out", str(report), "--save", str(saved)]
+    subprocess.run(command, cwd=REPO_ROOT, check=True, timeout=300)
+    data = json.loads(saved.read_text())
+    assert [row["op"] for row in data["rows"]] == [
+        "put",
+        "put_writes",
+        "get_tuple_latest",
+        "list_limit_10",
+    ]
+    for row in data["rows"]:
+        assert row["before_ms"] > 0 and row["after_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["after_ms"] / row["before_ms"])
+    text = report.read_text()
+    # Where the full report puts it: after the equal-durability comparison.
+    assert text.index("## At equal durability") < text.index("## Default layout against")
+    assert text.index("## Default layout against") < text.index("## At defaults")
+    assert text.count("| get_tuple_latest |") == 1
