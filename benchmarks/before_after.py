@@ -1,14 +1,15 @@
-"""Our default layout against an earlier commit's, in many fresh processes.
+"""Our saver against an earlier build of it, in paired short batches.
 
-`python -m benchmarks` runs one worker process per side for the whole run, so a
-side's figures share that process's fate. On this machine the median of the same
-call differs by up to 1.6x from one process to the next, in either build alike
-(where the process's memory and CPU land): one process per side can show a change
-of 20% that is not there. Here each side gets `--pairs` fresh worker processes,
-started alternately (before, after; then after, before; ...), each measuring every
-operation on our saver at its defaults (WAL, synchronous=NORMAL). A side's figure
-is the median of its processes' medians; the ratio after ÷ before comes with the
-range of the pairs' own ratios.
+This machine's speed wanders: the median of the same call, in one process,
+moves between about 0.12 and 0.20 ms from one second to the next. A comparison
+of two medians each pooled over several seconds then shows differences of 20% or
+more that neither build causes. Here a worker process of each build runs the
+same operation in short batches, back to back (before, after; then after,
+before; ...), so each pair of batches meets the same machine; the ratio after ÷
+before is taken per pair, and the figure is the median of those ratios, with
+their quartiles. `--pairs` pairs of fresh processes do it in turn, so no one
+process's luck decides. Our saver at its defaults (WAL, synchronous=NORMAL) and
+with durability="full", 35 KB states, the native codec.
 
     benchmarks/before.sh COMMIT /tmp/before && benchmarks/before.sh WORKTREE /tmp/after
     /tmp/after-venv/bin/python -m benchmarks.before_after \\
@@ -32,96 +33,125 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from benchmarks.contenders import OURS, contenders_of
+from benchmarks.contenders import OURS, OURS_FULL, contenders_of
 from benchmarks.runner import REPO_ROOT, WorkerProcess
 from benchmarks.sections import replace_section
 from benchmarks.stats import milliseconds
 
 SECTION_TITLE: Final = "## Default layout against before"
 # The rows of "Ours against before" measured here; list(limit=10) gets a fifth of
-# the calls (it reads ten checkpoints).
+# the calls per batch (it reads ten checkpoints).
 OPERATIONS: Final = ("put", "put_writes", "get_tuple_latest", "list_limit_10")
-CALLS: Final = 200  # per operation per process
+BATCH: Final = 20  # calls per batch
+ROUNDS: Final = 25  # batch pairs per operation per pair of processes
+# Our saver at its defaults (NORMAL) and at durability="full", as in "Ours against before".
+SAVERS: Final = (OURS, OURS_FULL)
 SIZE: Final = "35KB"
 LIST_THREAD_LENGTH: Final = 100
-# A side's figure may differ from the other's by this much and still match.
+# After may be this much slower than before and still match.
 TOLERANCE: Final = 0.05
+SIDES: Final = ("before", "after")
 
 
 def _log(message: str) -> None:
     print(f"[before-after {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _calls(op: str, calls: int) -> int:
-    return max(1, calls // 5) if op == "list_limit_10" else calls
+def _calls(op: str, batch: int) -> int:
+    return max(1, batch // 5) if op == "list_limit_10" else batch
 
 
-def _one_process(python: str, workdir: str, calls: int) -> dict[str, Any]:
-    """Medians (ms) of every operation in one fresh worker, and its commit."""
-    worker = WorkerProcess("rust", python, "rust", workdir)
-    try:
-        hello = worker.request("hello")
+class _Side:
+    """One build's worker process and the kind of each of our savers in it."""
+
+    def __init__(self, python: str, workdir: str) -> None:
+        self.worker = WorkerProcess("rust", python, "rust", workdir)
+        hello = self.worker.request("hello")
         if hello["impl"] != "rust":
+            self.worker.stop()
             raise SystemExit(f"{python} does not load the native codec: {hello.get('error')}")
-        ours = next(c for c in contenders_of("rust", hello.get("commit")) if c.name == OURS)
-        medians: dict[str, float] = {}
-        for op in OPERATIONS:
-            reps = _calls(op, calls)
-            # A warm-up call set first, as in the full run's rounds.
-            for warm in (True, False):
-                samples = worker.request(
-                    "operation",
-                    kind=ours.kind,
-                    is_async=False,
-                    op=op,
-                    size=SIZE,
-                    reps=max(1, reps // 10) if warm else reps,
-                    list_thread_length=LIST_THREAD_LENGTH,
-                )
-            medians[op] = statistics.median(milliseconds(samples))
-        return {"commit": hello.get("commit"), "medians": medians}
-    finally:
-        worker.stop()
+        self.commit: str | None = hello.get("commit")
+        self.kinds = {c.name: c.kind for c in contenders_of("rust", self.commit)}
+
+    def batch(self, saver: str, op: str, calls: int) -> float:
+        """The median ms of `calls` calls of `op`."""
+        samples = self.worker.request(
+            "operation",
+            kind=self.kinds[saver],
+            is_async=False,
+            op=op,
+            size=SIZE,
+            reps=calls,
+            list_thread_length=LIST_THREAD_LENGTH,
+        )
+        return statistics.median(milliseconds(samples))
 
 
-def measure(before: str, after: str, pairs: int, calls: int = CALLS) -> dict[str, Any]:
-    """`pairs` processes of each python, alternately, `calls` per operation each."""
-    sides: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+def measure(
+    before: str, after: str, pairs: int, rounds: int = ROUNDS, batch: int = BATCH
+) -> dict[str, Any]:
+    """`pairs` pairs of fresh processes, `rounds` batch pairs of every operation each."""
+    pythons = {"before": before, "after": after}
+    ms: dict[str, dict[str, list[float]]] = {}
+    ratios: dict[str, list[float]] = {}
+    commits: dict[str, str | None] = {}
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="before-after-") as workdir:
         for pair in range(pairs):
-            order = ("before", "after") if pair % 2 == 0 else ("after", "before")
-            for side in order:
-                python = before if side == "before" else after
-                _log(f"pair {pair + 1} of {pairs}: {side}")
-                sides[side].append(_one_process(python, workdir, calls))
+            _log(f"processes {pair + 1} of {pairs}")
+            sides = {side: _Side(pythons[side], workdir) for side in SIDES}
+            try:
+                commits = {side: sides[side].commit for side in SIDES}
+                for saver in SAVERS:
+                    for op in OPERATIONS:
+                        key = f"{saver}/{op}"
+                        calls = _calls(op, batch)
+                        for side in SIDES:  # warm-up, not counted
+                            sides[side].batch(saver, op, calls)
+                        for round_index in range(rounds):
+                            order = SIDES if round_index % 2 == 0 else SIDES[::-1]
+                            got = {side: sides[side].batch(saver, op, calls) for side in order}
+                            for side in SIDES:
+                                ms.setdefault(key, {}).setdefault(side, []).append(got[side])
+                            ratios.setdefault(key, []).append(got["after"] / got["before"])
+            finally:
+                for side in sides.values():
+                    side.worker.stop()
     rows = []
-    for op in OPERATIONS:
-        befores = [one["medians"][op] for one in sides["before"]]
-        afters = [one["medians"][op] for one in sides["after"]]
-        pair_ratios = [a / b for a, b in zip(afters, befores, strict=True)]
-        rows.append(
-            {
-                "op": op,
-                "calls_per_process": _calls(op, calls),
-                "before_ms": statistics.median(befores),
-                "after_ms": statistics.median(afters),
-                "before_range": [min(befores), max(befores)],
-                "after_range": [min(afters), max(afters)],
-                "ratio": statistics.median(afters) / statistics.median(befores),
-                "pair_ratio_range": [min(pair_ratios), max(pair_ratios)],
-            }
-        )
+    for saver in SAVERS:
+        for op in OPERATIONS:
+            key = f"{saver}/{op}"
+            quartiles = statistics.quantiles(ratios[key], n=4)
+            rows.append(
+                {
+                    "saver": saver,
+                    "op": op,
+                    "batches": len(ratios[key]),
+                    "calls_per_batch": _calls(op, batch),
+                    "before_ms": statistics.median(ms[key]["before"]),
+                    "after_ms": statistics.median(ms[key]["after"]),
+                    "ratio": statistics.median(ratios[key]),
+                    "ratio_quartiles": [quartiles[0], quartiles[2]],
+                }
+            )
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        # A build from a working tree has no commit.
-        "commits": {side: runs[0]["commit"] or "the working tree" for side, runs in sides.items()},
+        "commits": {side: _short(commit) for side, commit in commits.items()},
         "pairs": pairs,
+        "rounds": rounds,
         "size": SIZE,
         "load_before": round(load, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "rows": rows,
     }
+
+
+def _short(commit: str | None) -> str:
+    """ "fb5b7ae" for a commit, "fb5b7ae+worktree" for a tree built on it."""
+    if not commit:
+        return "the working tree"
+    sha, plus, rest = commit.partition("+")
+    return sha[:7] + plus + rest
 
 
 def render_section(data: dict[str, Any] | None) -> list[str]:
@@ -136,24 +166,26 @@ def render_section(data: dict[str, Any] | None) -> list[str]:
         f"{data['date']}; `{data['command']}`, {data['seconds']:.0f} s; load average "
         f"{data['load_before']} before, {data['load_after']} after.",
         "",
-        f"Our saver at its defaults (WAL, synchronous=NORMAL, native codec), {data['size']} "
-        f"states, on before = {commits['before']} and after = {commits['after']}: "
-        f"{data['pairs']} fresh worker processes per side, started alternately. A side's "
-        "figure is the median of its processes' medians (their range beside it); a ratio "
-        "below 1 is faster after. Why: `benchmarks/before_after.py`.",
+        f'`{OURS}` (WAL, synchronous=NORMAL) and `{OURS_FULL}` (durability="full"), native '
+        f"codec, {data['size']} states, before = {commits['before']} and after = "
+        f"{commits['after']}: a worker process of each build runs the same operation in short "
+        f"batches back to back, {data['rounds']} batch pairs per operation, in "
+        f"{data['pairs']} pairs of fresh processes. The ratio after ÷ before is taken per "
+        "batch pair (the machine's speed wanders from second to second; a pair meets the "
+        "same machine), and its median is shown with its quartiles; below 1 is faster "
+        "after. The milliseconds are the medians of the batches' medians. Why: "
+        "`benchmarks/before_after.py`.",
         "",
-        "| operation | before, ms | after, ms | after ÷ before | pairs' ratios | within "
-        f"{TOLERANCE:.0%} |",
-        "|---|---|---|---|---|---|",
+        "| saver | operation | before, ms | after, ms | after ÷ before | quartiles | "
+        f"within {TOLERANCE:.0%} |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in data["rows"]:
-        low, high = row["pair_ratio_range"]
+        low, high = row["ratio_quartiles"]
         within = "yes" if row["ratio"] <= 1 + TOLERANCE else "**no**"
         lines.append(
-            f"| {row['op']} | {row['before_ms']:.3f} ({row['before_range'][0]:.3f} to "
-            f"{row['before_range'][1]:.3f}) | {row['after_ms']:.3f} ({row['after_range'][0]:.3f} to "
-            f"{row['after_range'][1]:.3f}) | {row['ratio']:.2f} | {low:.2f}-{high:.2f} | "
-            f"{within} |"
+            f"| `{row['saver']}` | {row['op']} | {row['before_ms']:.3f} | "
+            f"{row['after_ms']:.3f} | {row['ratio']:.2f} | {low:.2f}-{high:.2f} | {within} |"
         )
     lines.append("")
     return lines
@@ -162,14 +194,17 @@ def render_section(data: dict[str, Any] | None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.before_after",
-        description="Our default layout against an earlier build, in many fresh processes.",
+        description="Our saver against an earlier build of it, in paired short batches.",
     )
     parser.add_argument("--before", required=True, help="the earlier build's python")
     parser.add_argument("--after", default=sys.executable, help="this build's python")
-    parser.add_argument("--pairs", type=int, default=8, help="processes per side (default 8)")
     parser.add_argument(
-        "--calls", type=int, default=CALLS, help=f"calls per operation per process ({CALLS})"
+        "--pairs", type=int, default=2, help="pairs of fresh processes, in turn (default 2)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help=f"batch pairs per operation ({ROUNDS})"
+    )
+    parser.add_argument("--batch", type=int, default=BATCH, help=f"calls per batch ({BATCH})")
     parser.add_argument(
         "--out",
         default=os.path.join(REPO_ROOT, "docs", "benchmarks.md"),
@@ -178,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", default=None, help="save the results as JSON")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    data = measure(args.before, args.after, args.pairs, args.calls)
+    data = measure(args.before, args.after, args.pairs, args.rounds, args.batch)
     data["seconds"] = round(time.perf_counter() - started, 1)
     data["command"] = "python -m benchmarks.before_after " + " ".join(
         shlex.quote(arg) for arg in (sys.argv[1:] if argv is None else argv)

@@ -214,6 +214,13 @@ def _e2e_slowdown(view: View, workload: str, mine: str, theirs: str) -> float | 
     return _slowdown(a and a["overhead_ms"], b and b["overhead_ms"])
 
 
+def _paired_ratios(view: View, saver: str) -> dict[str, float]:
+    """after ÷ before per operation from the paired batches ("Default layout
+    against before"), the steadier measure on a machine whose speed wanders."""
+    data = view.results.get("before_after") or {}
+    return {row["op"]: row["ratio"] for row in data.get("rows", []) if row["saver"] == saver}
+
+
 def targets(view: View) -> list[Target]:
     found: list[Target] = []
     size = view.target_size()
@@ -227,10 +234,15 @@ def targets(view: View) -> list[Target]:
         if theirs is None or mine not in names:
             found.append(Target(text, "not measured (no before worker)", None))
             continue
+        paired = _paired_ratios(view, mine)
+        if paired:
+            text += "; single operations from the paired batches (Default layout against before)"
         pairs = [
             (
                 short[op],
-                _slowdown(view.operation(op, size, mine), view.operation(op, size, theirs)),
+                paired[op]
+                if op in paired
+                else _slowdown(view.operation(op, size, mine), view.operation(op, size, theirs)),
             )
             for op in KEY_OPERATIONS
         ]

@@ -61,8 +61,8 @@ class Plan:
     scale_reps: int
     scale_cached: bool
     memory_checkpoints: tuple[int, int]
-    before_after_pairs: int  # fresh processes per side (benchmarks/before_after.py)
-    before_after_calls: int
+    before_after_pairs: int  # pairs of fresh processes (benchmarks/before_after.py)
+    before_after_rounds: int
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,8 +88,8 @@ FULL: Final = Plan(
     scale_reps=20,
     scale_cached=True,
     memory_checkpoints=(1_000, 100_000),
-    before_after_pairs=8,
-    before_after_calls=200,
+    before_after_pairs=2,
+    before_after_rounds=25,
 )
 
 SMOKE: Final = Plan(
@@ -113,7 +113,7 @@ SMOKE: Final = Plan(
     scale_cached=False,
     memory_checkpoints=(10, 100),
     before_after_pairs=1,
-    before_after_calls=2,
+    before_after_rounds=2,
 )
 
 
@@ -543,8 +543,8 @@ class Run:
         self.results["postgres"] = postgres.run_phase(self, self.plan.name)
 
     def before_after(self) -> None:
-        """Our defaults against the before worker's build, in many fresh processes
-        of each (benchmarks/before_after.py); nothing without a before worker."""
+        """Our saver against the before worker's build, in paired short batches
+        (benchmarks/before_after.py); nothing without a before worker."""
         if BEFORE_WORKER not in self.workers:
             return
         from benchmarks import before_after
@@ -556,7 +556,7 @@ class Run:
                 self.python_for[BEFORE_WORKER],
                 sys.executable,
                 plan.before_after_pairs,
-                plan.before_after_calls,
+                plan.before_after_rounds,
             )
         except (WorkerError, SystemExit) as exc:
             self.error("before_after", RuntimeError(str(exc)))
