@@ -9,7 +9,8 @@ before; ...), so each pair of batches meets the same machine; the ratio after ÷
 before is taken per pair, and the figure is the median of those ratios, with
 their quartiles. `--pairs` pairs of fresh processes do it in turn, so no one
 process's luck decides. Our saver at its defaults (WAL, synchronous=NORMAL) and
-with durability="full", 35 KB states, the native codec.
+with durability="full", 35 KB states, the native codec (`--codec python` for the
+Python one).
 
     benchmarks/before.sh COMMIT /tmp/before && benchmarks/before.sh WORKTREE /tmp/after
     /tmp/after-venv/bin/python -m benchmarks.before_after \\
@@ -33,7 +34,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from benchmarks.contenders import OURS, OURS_FULL, contenders_of
+from benchmarks.contenders import OURS, OURS_FULL, RUST_WORKER, contenders_of
 from benchmarks.runner import REPO_ROOT, WorkerProcess
 from benchmarks.sections import replace_section
 from benchmarks.stats import milliseconds
@@ -62,16 +63,21 @@ def _calls(op: str, batch: int) -> int:
 
 
 class _Side:
-    """One build's worker process and the kind of each of our savers in it."""
+    """One build's worker process, on `codec`, and the kind of each of our
+    savers in it."""
 
-    def __init__(self, python: str, workdir: str) -> None:
-        self.worker = WorkerProcess("rust", python, "rust", workdir)
+    def __init__(self, name: str, python: str, codec: str, workdir: str) -> None:
+        self.worker = WorkerProcess(name, python, codec, workdir)
         hello = self.worker.request("hello")
-        if hello["impl"] != "rust":
+        if hello["impl"] != codec:
             self.worker.stop()
-            raise SystemExit(f"{python} does not load the native codec: {hello.get('error')}")
+            raise SystemExit(
+                f"{python} does not run our saver on the {codec} codec: "
+                f"{hello.get('error') or hello['impl']}"
+            )
         self.commit: str | None = hello.get("commit")
-        self.kinds = {c.name: c.kind for c in contenders_of("rust", self.commit)}
+        # "ours" and "ours (full)" open the same way in any of our workers.
+        self.kinds = {c.name: c.kind for c in contenders_of(RUST_WORKER, self.commit)}
 
     def batch(self, saver: str, op: str, calls: int) -> float:
         """The median ms of `calls` calls of `op`."""
@@ -88,9 +94,15 @@ class _Side:
 
 
 def measure(
-    before: str, after: str, pairs: int, rounds: int = ROUNDS, batch: int = BATCH
+    before: str,
+    after: str,
+    pairs: int,
+    rounds: int = ROUNDS,
+    batch: int = BATCH,
+    codec: str = "rust",
 ) -> dict[str, Any]:
-    """`pairs` pairs of fresh processes, `rounds` batch pairs of every operation each."""
+    """`pairs` pairs of fresh processes, `rounds` batch pairs of every operation each,
+    our saver on `codec` ("rust" or "python") in both builds."""
     pythons = {"before": before, "after": after}
     ms: dict[str, dict[str, list[float]]] = {}
     ratios: dict[str, list[float]] = {}
@@ -99,7 +111,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="before-after-") as workdir:
         for pair in range(pairs):
             _log(f"processes {pair + 1} of {pairs}")
-            sides = {side: _Side(pythons[side], workdir) for side in SIDES}
+            sides = {side: _Side(side, pythons[side], codec, workdir) for side in SIDES}
             try:
                 commits = {side: sides[side].commit for side in SIDES}
                 for saver in SAVERS:
@@ -137,6 +149,7 @@ def measure(
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commits": {side: _short(commit) for side, commit in commits.items()},
+        "codec": codec,
         "pairs": pairs,
         "rounds": rounds,
         "size": SIZE,
@@ -206,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch", type=int, default=BATCH, help=f"calls per batch ({BATCH})")
     parser.add_argument(
+        "--codec", choices=("rust", "python"), default="rust", help="our codec (default rust)"
+    )
+    parser.add_argument(
         "--out",
         default=os.path.join(REPO_ROOT, "docs", "benchmarks.md"),
         help="the report whose section to replace ('' prints the section)",
@@ -213,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", default=None, help="save the results as JSON")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    data = measure(args.before, args.after, args.pairs, args.rounds, args.batch)
+    data = measure(args.before, args.after, args.pairs, args.rounds, args.batch, args.codec)
     data["seconds"] = round(time.perf_counter() - started, 1)
     data["command"] = "python -m benchmarks.before_after " + " ".join(
         shlex.quote(arg) for arg in (sys.argv[1:] if argv is None else argv)

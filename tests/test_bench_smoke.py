@@ -233,13 +233,13 @@ def test_before_after_compares_two_builds_in_fresh_processes(tmp_path: Path) -> 
     """`python -m benchmarks.before_after` with this interpreter on both sides: every
     operation of both savers measured in paired batches, its section written into the
     report."""
-    if _our_implementation() != "rust":
-        pytest.skip("before_after measures our saver with the native codec")
+    codec = _our_implementation()
+    assert codec is not None
     report = tmp_path / "benchmarks.md"
     report.write_text("# Benchmarks\n\n## At equal durability\n\nrows\n\n## At defaults\n\nmore\n")
     saved = tmp_path / "before-after.json"
     command = [sys.executable, "-m", "benchmarks.before_after", "--before", sys.executable]
-    command += ["--pairs", "1", "--rounds", "3", "--batch", "2"]
+    command += ["--pairs", "1", "--rounds", "3", "--batch", "2", "--codec", codec]
     command += ["--out", str(report), "--save", str(saved)]
     subprocess.run(command, cwd=REPO_ROOT, check=True, timeout=300)
     data = json.loads(saved.read_text())

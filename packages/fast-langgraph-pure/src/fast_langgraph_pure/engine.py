@@ -853,20 +853,21 @@ class Engine:
             def work(conn: sqlite3.Connection) -> tuple[int, int]:
                 if undated:
                     storage.register_created_at_from_id(conn)
-                doomed: list[Key] = []
+                checkpoints = 0
+                writes = 0
                 for thread_id, checkpoint_ns, _count in batch:
                     candidates: list[Key] = conn.execute(
                         select_expired, (created_before, thread_id, checkpoint_ns)
                     ).fetchall()
-                    doomed.extend(deletable(conn, candidates, codec))
-                writes = 0
-                for key in doomed:
-                    writes += int(conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0])
-                if not dry_run:
-                    # Once per batch: a thread's chunks are swept once, however
-                    # many of its namespaces the batch holds.
-                    _delete_checkpoints(conn, doomed, compact_file=is_compact)
-                return len(doomed), writes
+                    doomed = deletable(conn, candidates, codec)
+                    for key in doomed:
+                        writes += int(
+                            conn.execute(storage.COUNT_CHECKPOINT_WRITES, key).fetchone()[0]
+                        )
+                    if not dry_run:
+                        _delete_checkpoints(conn, doomed, compact_file=is_compact)
+                    checkpoints += len(doomed)
+                return checkpoints, writes
 
             return work
 
