@@ -8,7 +8,6 @@
 //! object is handed to `_msgpack_enc` itself and its bytes spliced in.
 
 use std::cell::Cell;
-use std::mem;
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -170,11 +169,33 @@ impl MsgpackEncoder<'_> {
         depth: usize,
     ) -> Result<(), EncodeFailure> {
         let inner = snapshot.getattr(intern!(snapshot.py(), "value"))?;
-        let outer = mem::take(&mut self.out);
-        let built = self.value(&inner, depth + 1);
-        let payload = mem::replace(&mut self.out, outer);
-        built?;
-        msgpack::write_ext(&mut self.out, EXT_DELTA_SNAPSHOT, &payload)?;
+        self.ext(EXT_DELTA_SNAPSHOT, |encoder| {
+            encoder.value(&inner, depth + 1)
+        })
+    }
+
+    /// An ext value whose payload `write_payload` writes straight into the
+    /// output, after room for the usual header (ext16: payloads of 256 to
+    /// 65535 bytes), which is then filled in; a payload of another size moves
+    /// once to fit its header. On failure nothing of it is left in the output.
+    fn ext(
+        &mut self,
+        code: i8,
+        write_payload: impl FnOnce(&mut Self) -> Result<(), EncodeFailure>,
+    ) -> Result<(), EncodeFailure> {
+        let start = self.out.len();
+        self.out.extend_from_slice(&[0; USUAL_EXT_HEADER_BYTES]);
+        let payload_start = self.out.len();
+        let mut header = Vec::with_capacity(USUAL_EXT_HEADER_BYTES + 2);
+        let written = write_payload(self).and_then(|()| {
+            let payload_len = self.out.len() - payload_start;
+            Ok(msgpack::write_ext_header(&mut header, code, payload_len)?)
+        });
+        if let Err(failure) = written {
+            self.out.truncate(start);
+            return Err(failure);
+        }
+        self.out.splice(start..payload_start, header);
         Ok(())
     }
 
@@ -191,26 +212,15 @@ impl MsgpackEncoder<'_> {
     }
 
     /// `Ext(5, packb((module, name, obj.model_dump(), "model_validate_json")))`.
-    /// The payload is written in place after room for the usual header (ext16:
-    /// payloads of 256 to 65535 bytes), which is then filled in; a payload of
-    /// another size moves once to fit its header.
     fn message(
         &mut self,
         message: &Bound<'_, PyAny>,
         class: &MessageClass,
         depth: usize,
     ) -> Result<(), EncodeFailure> {
-        let start = self.out.len();
-        self.out.extend_from_slice(&[0; USUAL_EXT_HEADER_BYTES]);
-        let payload_start = self.out.len();
-        if let Err(failure) = self.message_payload(message, class, depth) {
-            self.out.truncate(start);
-            return Err(failure);
-        }
-        let mut header = Vec::with_capacity(6);
-        msgpack::write_ext_header(&mut header, EXT_PYDANTIC_V2, self.out.len() - payload_start)?;
-        self.out.splice(start..payload_start, header);
-        Ok(())
+        self.ext(EXT_PYDANTIC_V2, |encoder| {
+            encoder.message_payload(message, class, depth)
+        })
     }
 
     fn message_payload(
