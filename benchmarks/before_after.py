@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from benchmarks.contenders import OURS, OURS_FULL, RUST_WORKER, contenders_of
-from benchmarks.runner import REPO_ROOT, WorkerProcess
+from benchmarks.runner import REPO_ROOT, WorkerError, WorkerProcess
 from benchmarks.sections import replace_section
 from benchmarks.stats import milliseconds
 
@@ -52,6 +52,7 @@ LIST_THREAD_LENGTH: Final = 100
 # After may be this much slower than before and still match.
 TOLERANCE: Final = 0.05
 SIDES: Final = ("before", "after")
+CODEC_NAMES: Final = {"rust": "native", "python": "Python"}
 
 
 def _log(message: str) -> None:
@@ -71,7 +72,7 @@ class _Side:
         hello = self.worker.request("hello")
         if hello["impl"] != codec:
             self.worker.stop()
-            raise SystemExit(
+            raise WorkerError(
                 f"{python} does not run our saver on the {codec} codec: "
                 f"{hello.get('error') or hello['impl']}"
             )
@@ -179,8 +180,8 @@ def render_section(data: dict[str, Any] | None) -> list[str]:
         f"{data['date']}; `{data['command']}`, {data['seconds']:.0f} s; load average "
         f"{data['load_before']} before, {data['load_after']} after.",
         "",
-        f'`{OURS}` (WAL, synchronous=NORMAL) and `{OURS_FULL}` (durability="full"), native '
-        f"codec, {data['size']} states, before = {commits['before']} and after = "
+        f'`{OURS}` (WAL, synchronous=NORMAL) and `{OURS_FULL}` (durability="full"), '
+        f"{CODEC_NAMES[data['codec']]} codec, {data['size']} states, before = {commits['before']} and after = "
         f"{commits['after']}: a worker process of each build runs the same operation in short "
         f"batches back to back, {data['rounds']} batch pairs per operation, in "
         f"{data['pairs']} pairs of fresh processes. The ratio after ÷ before is taken per "
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch", type=int, default=BATCH, help=f"calls per batch ({BATCH})")
     parser.add_argument(
-        "--codec", choices=("rust", "python"), default="rust", help="our codec (default rust)"
+        "--codec", choices=tuple(CODEC_NAMES), default="rust", help="our codec (default rust)"
     )
     parser.add_argument(
         "--out",

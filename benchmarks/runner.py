@@ -558,8 +558,8 @@ class Run:
                 plan.before_after_pairs,
                 plan.before_after_rounds,
             )
-        except (WorkerError, SystemExit) as exc:
-            self.error("before_after", RuntimeError(str(exc)))
+        except WorkerError as exc:
+            self.error("before_after", exc)
             self.results["before_after"] = {"error": str(exc)}
             return
         data["seconds"] = round(time.perf_counter() - started, 1)

@@ -257,3 +257,4 @@ def test_before_after_compares_two_builds_in_fresh_processes(tmp_path: Path) -> 
     assert text.index("## At equal durability") < text.index("## Default layout against")
     assert text.index("## Default layout against") < text.index("## At defaults")
     assert text.count("| get_tuple_latest |") == 2
+    assert ("native codec" if codec == "rust" else "Python codec") in text
